@@ -1,0 +1,220 @@
+#include "crypto/certificate.h"
+
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+#include <kj/exception.h>
+
+#include <cstring>
+
+#include "schema/certificate.capnp.h"
+#include "schema/scope.h"
+
+namespace aidsync {
+namespace {
+
+constexpr char kCertificateContext[] = "aidsync certificate v1";
+constexpr size_t kMaxNameBytes = 200;
+
+std::string_view AsView(capnp::Data::Reader data) {
+  return {reinterpret_cast<const char*>(data.begin()), data.size()};
+}
+
+capnp::Data::Reader AsData(std::string_view bytes) {
+  return {reinterpret_cast<const capnp::byte*>(bytes.data()), bytes.size()};
+}
+
+std::string Flatten(capnp::MessageBuilder& message) {
+  kj::Array<capnp::word> words = capnp::messageToFlatArray(message);
+  kj::ArrayPtr<const char> chars = words.asChars();
+  return std::string(chars.begin(), chars.size());
+}
+
+// Cap'n Proto reads words in place, so untrusted bytes are first copied into
+// an aligned buffer. Corruption if the length is not a whole number of words.
+Result<kj::Array<capnp::word>> CopyAligned(std::string_view bytes, const char* what) {
+  if (bytes.empty() || bytes.size() % sizeof(capnp::word) != 0) {
+    return Status::Corruption(std::string(what) + " is " + std::to_string(bytes.size()) +
+                              " bytes, not a whole Cap'n Proto message");
+  }
+  auto words = kj::heapArray<capnp::word>(bytes.size() / sizeof(capnp::word));
+  std::memcpy(words.begin(), bytes.data(), bytes.size());
+  return words;
+}
+
+// Names are shown in terminals and the status page; control characters there
+// could rewrite what an admin sees.
+Status ValidateName(std::string_view name) {
+  if (name.empty()) return Status::InvalidArgument("station name is empty");
+  if (name.size() > kMaxNameBytes) {
+    return Status::InvalidArgument("station name is " + std::to_string(name.size()) +
+                                   " bytes, longer than the limit of 200");
+  }
+  for (unsigned char c : name) {
+    if (c < 0x20 || c == 0x7f) {
+      return Status::InvalidArgument("station name contains a control character");
+    }
+  }
+  return Status::OK();
+}
+
+// The checks shared by Issue (on the caller's input) and Parse (on what the
+// authority signed): a certificate that Issue would refuse never parses.
+Status ValidateFields(const CertificateFields& fields) {
+  if (fields.node_key == PublicKey{}) return Status::InvalidArgument("node key is empty");
+  if (fields.role != Role::kHub && fields.role != Role::kStation) {
+    return Status::InvalidArgument("role must be hub or station");
+  }
+  RETURN_IF_ERROR(ValidateName(fields.name));
+  RETURN_IF_ERROR(ValidateStationCode(fields.code));
+  return ValidateScope(fields.scope);
+}
+
+std::string BuildBody(const CertificateFields& fields) {
+  capnp::MallocMessageBuilder message;
+  auto body = message.initRoot<wire::CertificateBody>();
+  body.setNodeKey(AsData(fields.node_key.view()));
+  body.setName(fields.name);
+  body.setCode(fields.code);
+  body.setRole(fields.role == Role::kHub ? wire::Role::HUB : wire::Role::STATION);
+  body.setScope(fields.scope);
+  body.setIssuedAtMs(fields.issued_at_ms);
+  body.setAuthority(AsData(fields.authority.view()));
+  return Flatten(message);
+}
+
+std::string BuildSigned(std::string_view body, const Signature& sig) {
+  capnp::MallocMessageBuilder message;
+  auto signed_cert = message.initRoot<wire::SignedCertificate>();
+  signed_cert.setBody(AsData(body));
+  signed_cert.setSignature(capnp::Data::Reader(sig.data(), sig.size()));
+  return Flatten(message);
+}
+
+capnp::ReaderOptions ReaderOptionsFrom(const CertificateParseOptions& options) {
+  capnp::ReaderOptions reader_options;
+  reader_options.traversalLimitInWords = options.traversal_limit_words;
+  reader_options.nestingLimit = options.nesting_limit;
+  return reader_options;
+}
+
+struct SignedParts {
+  std::string body;
+  Signature signature{};
+};
+
+// Reads the outer SignedCertificate. It is not covered by the signature, so it
+// must be canonical and fill the buffer exactly: otherwise padding or trailing
+// bytes could be changed without any check noticing.
+Result<SignedParts> ReadSigned(std::string_view bytes, const CertificateParseOptions& options) {
+  ASSIGN_OR_RETURN(kj::Array<capnp::word> words, CopyAligned(bytes, "certificate"));
+  capnp::FlatArrayMessageReader reader(words, ReaderOptionsFrom(options));
+  if (reader.getEnd() != words.end() || !reader.isCanonical()) {
+    return Status::Corruption("certificate has extra or non-canonical bytes");
+  }
+  auto root = reader.getRoot<wire::SignedCertificate>();
+  if (root.getSignature().size() != kSignatureBytes) {
+    return Status::Corruption("certificate signature is " +
+                              std::to_string(root.getSignature().size()) + " bytes, not 64");
+  }
+  SignedParts parts;
+  parts.body = std::string(AsView(root.getBody()));
+  std::memcpy(parts.signature.data(), root.getSignature().begin(), kSignatureBytes);
+  return parts;
+}
+
+Result<PublicKey> ReadKey(capnp::Data::Reader data, const char* what) {
+  if (data.size() != kPublicKeyBytes) {
+    return Status::Corruption(std::string(what) + " is " + std::to_string(data.size()) +
+                              " bytes, not 32");
+  }
+  return PublicKey::FromBytes(AsView(data));
+}
+
+Result<CertificateFields> ReadBody(std::string_view body_bytes,
+                                   const CertificateParseOptions& options) {
+  ASSIGN_OR_RETURN(kj::Array<capnp::word> words, CopyAligned(body_bytes, "certificate body"));
+  capnp::FlatArrayMessageReader reader(words, ReaderOptionsFrom(options));
+  auto body = reader.getRoot<wire::CertificateBody>();
+  CertificateFields fields;
+  ASSIGN_OR_RETURN(fields.node_key, ReadKey(body.getNodeKey(), "node key"));
+  ASSIGN_OR_RETURN(fields.authority, ReadKey(body.getAuthority(), "authority key"));
+  fields.name = body.getName();
+  fields.code = body.getCode();
+  fields.scope = body.getScope();
+  fields.issued_at_ms = body.getIssuedAtMs();
+  switch (body.getRole()) {
+    case wire::Role::HUB:
+      fields.role = Role::kHub;
+      break;
+    case wire::Role::STATION:
+      fields.role = Role::kStation;
+      break;
+    default:
+      return Status::Corruption("certificate has an unknown role");
+  }
+  return fields;
+}
+
+// Everything Parse checks except the size limit; may throw kj::Exception.
+Status ParseChecked(std::string_view bytes, const PublicKey& authority,
+                    const CertificateParseOptions& options, CertificateFields& fields) {
+  ASSIGN_OR_RETURN(SignedParts parts, ReadSigned(bytes, options));
+  ASSIGN_OR_RETURN(fields, ReadBody(parts.body, options));
+  Status valid = ValidateFields(fields);
+  if (!valid.ok())
+    return Status::Corruption("certificate has an invalid field: " + valid.message());
+  if (fields.authority != authority) {
+    return Status::Unauthorized("certificate for station '" + fields.code +
+                                "' was issued by authority " + fields.authority.Hex() +
+                                ", not by this county's authority " + authority.Hex());
+  }
+  Digest digest = ComputeDigest(kCertificateContext, parts.body);
+  if (!VerifyDigestSignature(authority, digest, parts.signature)) {
+    return Status::BadSignature("certificate for station '" + fields.code +
+                                "' does not carry a valid authority signature");
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+const char* RoleName(Role role) {
+  switch (role) {
+    case Role::kHub:
+      return "hub";
+    case Role::kStation:
+      return "station";
+  }
+  return "unknown";
+}
+
+Result<Certificate> Certificate::Issue(const CertificateFields& fields,
+                                       const SigningKey& authority) {
+  RETURN_IF_ERROR(ValidateFields(fields));
+  Certificate cert;
+  cert.fields_ = fields;
+  cert.fields_.authority = authority.public_key();
+  std::string body = BuildBody(cert.fields_);
+  Signature sig = authority.SignDigest(ComputeDigest(kCertificateContext, body));
+  cert.bytes_ = BuildSigned(body, sig);
+  return cert;
+}
+
+Result<Certificate> Certificate::Parse(std::string_view bytes, const PublicKey& authority,
+                                       const CertificateParseOptions& options) {
+  if (bytes.size() > options.max_bytes) {
+    return Status::Corruption("certificate is " + std::to_string(bytes.size()) +
+                              " bytes, over the limit of " + std::to_string(options.max_bytes));
+  }
+  Certificate cert;
+  try {
+    RETURN_IF_ERROR(ParseChecked(bytes, authority, options, cert.fields_));
+  } catch (const kj::Exception& e) {
+    return Status::Corruption("certificate is malformed: " +
+                              std::string(e.getDescription().cStr()));
+  }
+  cert.bytes_ = std::string(bytes);
+  return cert;
+}
+
+}  // namespace aidsync

@@ -1,0 +1,25 @@
+# Node certificates: the county authority vouches for a node key.
+# Field-level specification: docs/FORMATS.md.
+@0xd4f8d5b13c5fdc10;
+
+$import "/capnp/c++.capnp".namespace("aidsync::wire");
+
+enum Role {
+  hub @0;
+  station @1;
+}
+
+struct CertificateBody {
+  nodeKey @0 :Data;       # 32-byte ed25519 public key of the node
+  name @1 :Text;          # station name, e.g. "城关镇工作站"
+  code @2 :Text;          # station code, unique in the county
+  role @3 :Role;
+  scope @4 :Text;         # jurisdiction path, e.g. "430123/05"
+  issuedAtMs @5 :Int64;   # Unix milliseconds, authority's clock
+  authority @6 :Data;     # 32-byte ed25519 public key of the signing authority
+}
+
+struct SignedCertificate {
+  body @0 :Data;          # a serialized CertificateBody message, verbatim
+  signature @1 :Data;     # 64-byte ed25519 over BLAKE2b-256("aidsync certificate v1" 0x00 body)
+}

@@ -1,0 +1,237 @@
+#include "sync/changeset.h"
+
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+#include <kj/exception.h>
+
+#include <cstring>
+
+#include "schema/changeset.capnp.h"
+#include "schema/scope.h"
+
+namespace aidsync {
+namespace {
+
+kj::ArrayPtr<const kj::byte> Bytes(std::string_view s) {
+  return kj::arrayPtr(reinterpret_cast<const kj::byte*>(s.data()), s.size());
+}
+
+std::string_view View(capnp::Data::Reader d) {
+  return {reinterpret_cast<const char*>(d.begin()), d.size()};
+}
+
+std::string Serialize(capnp::MessageBuilder& message) {
+  kj::Array<capnp::word> words = capnp::messageToFlatArray(message);
+  auto bytes = words.asBytes();
+  return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+}
+
+void FillValue(const FieldWriteOp& op, wire::FieldWrite::Builder out) {
+  auto value = out.initValue();
+  if (op.tombstone) {
+    value.setTombstone();
+  } else if (auto* i = std::get_if<int64_t>(&op.value.v)) {
+    value.setInteger(*i);
+  } else if (auto* d = std::get_if<double>(&op.value.v)) {
+    value.setReal(*d);
+  } else if (auto* s = std::get_if<std::string>(&op.value.v)) {
+    value.setText(capnp::Text::Reader(s->data(), s->size()));
+  } else {
+    value.setNone();
+  }
+}
+
+void FillTable(const TableOpsList& table, wire::TableOps::Builder out) {
+  out.setName(table.name);
+  auto columns = out.initColumns(table.columns.size());
+  for (size_t i = 0; i < table.columns.size(); ++i) columns.set(i, table.columns[i]);
+  auto rows = out.initRows(table.rows.size());
+  for (size_t r = 0; r < table.rows.size(); ++r) {
+    const RowOp& row = table.rows[r];
+    auto rb = rows[r];
+    rb.setId(row.id);
+    rb.setDeleted(row.deleted);
+    auto fields = rb.initFields(row.fields.size());
+    for (size_t f = 0; f < row.fields.size(); ++f) {
+      const FieldWriteOp& op = row.fields[f];
+      auto fb = fields[f];
+      fb.setColumn(op.column);
+      auto ow = fb.initOverwrites(op.overwrites.size());
+      for (size_t k = 0; k < op.overwrites.size(); ++k) ow.set(k, op.overwrites[k]);
+      FillValue(op, fb);
+    }
+  }
+}
+
+std::string EncodeBody(const ChangesetContent& c) {
+  capnp::MallocMessageBuilder message;
+  auto body = message.initRoot<wire::ChangesetBody>();
+  body.setAuthor(Bytes(c.author.view()));
+  body.setScope(c.scope);
+  body.setTableClass(c.cls == TableClass::kReference ? wire::TableClass::REFERENCE : wire::TableClass::CASE);
+  body.setSeq(c.seq);
+  if (c.prev) body.setPrev(Bytes(c.prev->view()));
+  body.setHlc(c.hlc);
+  body.setSchemaVersion(c.schema_version);
+  auto deps = body.initDeps(c.deps.size());
+  for (size_t i = 0; i < c.deps.size(); ++i) deps.set(i, Bytes(c.deps[i].view()));
+  auto tables = body.initTables(c.tables.size());
+  for (size_t t = 0; t < c.tables.size(); ++t) FillTable(c.tables[t], tables[t]);
+  return Serialize(message);
+}
+
+// Copies untrusted bytes into word-aligned memory: Cap'n Proto reads in place
+// and requires alignment.
+kj::Array<capnp::word> Aligned(std::string_view bytes) {
+  auto words = kj::heapArray<capnp::word>((bytes.size() + 7) / 8);
+  std::memset(words.begin(), 0, words.size() * 8);
+  std::memcpy(words.begin(), bytes.data(), bytes.size());
+  return words;
+}
+
+Result<Value> ReadValue(wire::FieldWrite::Value::Reader v, bool* tombstone) {
+  *tombstone = false;
+  switch (v.which()) {
+    case wire::FieldWrite::Value::NONE: return Value::Null();
+    case wire::FieldWrite::Value::INTEGER: return Value::Integer(v.getInteger());
+    case wire::FieldWrite::Value::REAL: return Value::Real(v.getReal());
+    case wire::FieldWrite::Value::TEXT: {
+      auto t = v.getText();
+      return Value::Text(std::string(t.begin(), t.size()));
+    }
+    case wire::FieldWrite::Value::TOMBSTONE: *tombstone = true; return Value::Null();
+  }
+  return Status::Corruption("changeset: unknown value kind (written by a newer version?)");
+}
+
+Result<RowOp> ReadRow(wire::RowOp::Reader rr, size_t ncolumns, size_t ndeps) {
+  RowOp row;
+  auto id = rr.getId();
+  row.id.assign(id.begin(), id.size());
+  row.deleted = rr.getDeleted();
+  for (auto fr : rr.getFields()) {
+    FieldWriteOp op;
+    op.column = fr.getColumn();
+    if (op.column >= ncolumns) return Status::Corruption("changeset: column index out of range");
+    for (uint16_t k : fr.getOverwrites()) {
+      if (k >= ndeps) return Status::Corruption("changeset: dependency index out of range");
+      op.overwrites.push_back(k);
+    }
+    ASSIGN_OR_RETURN(op.value, ReadValue(fr.getValue(), &op.tombstone));
+    if (op.tombstone != row.deleted)
+      return Status::Corruption("changeset: tombstones belong in deleted rows only");
+    row.fields.push_back(std::move(op));
+  }
+  return row;
+}
+
+Result<ChangesetContent> ReadBody(wire::ChangesetBody::Reader body) {
+  ChangesetContent c;
+  ASSIGN_OR_RETURN(c.author, PublicKey::FromBytes(View(body.getAuthor())));
+  auto scope = body.getScope();
+  c.scope.assign(scope.begin(), scope.size());
+  c.cls = body.getTableClass() == wire::TableClass::REFERENCE ? TableClass::kReference : TableClass::kCase;
+  c.seq = body.getSeq();
+  if (c.seq == 0) return Status::Corruption("changeset: sequence numbers start at 1");
+  if (body.hasPrev() && body.getPrev().size() > 0) {
+    ASSIGN_OR_RETURN(Digest prev, Digest::FromBytes(View(body.getPrev())));
+    c.prev = prev;
+  }
+  if ((c.seq == 1) != !c.prev.has_value())
+    return Status::Corruption("changeset: only the first of a chain may lack a predecessor");
+  c.hlc = body.getHlc();
+  c.schema_version = body.getSchemaVersion();
+  for (auto d : body.getDeps()) {
+    ASSIGN_OR_RETURN(Digest dep, Digest::FromBytes(View(d)));
+    c.deps.push_back(dep);
+  }
+  for (auto tr : body.getTables()) {
+    TableOpsList table;
+    auto name = tr.getName();
+    table.name.assign(name.begin(), name.size());
+    for (auto col : tr.getColumns()) table.columns.emplace_back(col.begin(), col.size());
+    for (auto rr : tr.getRows()) {
+      ASSIGN_OR_RETURN(RowOp row, ReadRow(rr, table.columns.size(), c.deps.size()));
+      table.rows.push_back(std::move(row));
+    }
+    c.tables.push_back(std::move(table));
+  }
+  return c;
+}
+
+// The envelope is always encoded the same way from (body, signature), so a
+// received envelope must equal its re-encoding: this catches a flipped byte in
+// parts of the message that the signature does not cover (segment table,
+// pointers, padding).
+std::string EncodeEnvelope(std::string_view body, const Signature& sig) {
+  capnp::MallocMessageBuilder message;
+  auto env = message.initRoot<wire::SignedChangeset>();
+  env.setBody(Bytes(body));
+  env.setSignature(kj::arrayPtr(sig.data(), sig.size()));
+  return Serialize(message);
+}
+
+capnp::ReaderOptions ReaderOptionsFrom(const ChangesetLimits& limits) {
+  capnp::ReaderOptions options;
+  options.traversalLimitInWords = limits.traversal_limit_words;
+  options.nestingLimit = limits.nesting_limit;
+  return options;
+}
+
+}  // namespace
+
+bool ChangesetVisibleTo(std::string_view node_scope, std::string_view changeset_scope, TableClass cls) {
+  return cls == TableClass::kReference ? ScopeContains(changeset_scope, node_scope)
+                                       : ScopeContains(node_scope, changeset_scope);
+}
+
+Result<SignedChangeset> SignChangeset(const ChangesetContent& content, const SigningKey& author_key,
+                                      const ChangesetLimits& limits) {
+  if (!(author_key.public_key() == content.author))
+    return Status::InvalidArgument("changeset author is not the signing key");
+  std::string body = EncodeBody(content);
+  SignedChangeset out;
+  out.id = ComputeDigest(kChangesetContext, body);
+  out.envelope = EncodeEnvelope(body, author_key.SignDigest(out.id));
+  if (out.envelope.size() > limits.max_envelope_bytes)
+    return Status::InvalidArgument("a changeset would be " + std::to_string(out.envelope.size()) +
+                                   " bytes, over the limit of " +
+                                   std::to_string(limits.max_envelope_bytes) + " (a value is too large)");
+  return out;
+}
+
+Result<ChangesetContent> DecodeChangeset(std::string_view envelope, Digest* id,
+                                         const ChangesetLimits& limits) {
+  if (envelope.size() > limits.max_envelope_bytes)
+    return Status::Corruption("changeset of " + std::to_string(envelope.size()) + " bytes is over the limit");
+  if (envelope.empty() || envelope.size() % 8 != 0)
+    return Status::Corruption("changeset is not a whole Cap'n Proto message");
+  try {
+    auto words = Aligned(envelope);
+    capnp::FlatArrayMessageReader outer(words, ReaderOptionsFrom(limits));
+    if (outer.getEnd() != words.end()) return Status::Corruption("changeset has trailing bytes");
+    auto env = outer.getRoot<wire::SignedChangeset>();
+    std::string_view body = View(env.getBody());
+    auto sig_reader = env.getSignature();
+    if (sig_reader.size() != kSignatureBytes) return Status::Corruption("changeset signature is not 64 bytes");
+    if (body.empty() || body.size() % 8 != 0) return Status::Corruption("changeset body is malformed");
+    Signature sig;
+    std::memcpy(sig.data(), sig_reader.begin(), sig.size());
+    if (EncodeEnvelope(body, sig) != envelope)
+      return Status::Corruption("changeset envelope is not in canonical form");
+    auto body_words = Aligned(body);
+    capnp::FlatArrayMessageReader inner(body_words, ReaderOptionsFrom(limits));
+    if (inner.getEnd() != body_words.end()) return Status::Corruption("changeset body has trailing bytes");
+    ASSIGN_OR_RETURN(ChangesetContent content, ReadBody(inner.getRoot<wire::ChangesetBody>()));
+    Digest digest = ComputeDigest(kChangesetContext, body);
+    if (!VerifyDigestSignature(content.author, digest, sig))
+      return Status::BadSignature("changeset " + digest.Hex().substr(0, 16) +
+                                  " is not signed by its author " + content.author.Hex().substr(0, 16));
+    *id = digest;
+    return content;
+  } catch (const kj::Exception& e) {
+    return Status::Corruption(std::string("changeset is malformed: ") + e.getDescription().cStr());
+  }
+}
+
+}  // namespace aidsync

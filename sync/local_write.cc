@@ -1,0 +1,287 @@
+#include "sync/local_write.h"
+
+#include <ctime>
+
+#include "schema/scope.h"
+#include "sync/domain_rules.h"
+#include "sync/ids.h"
+#include "sync/replica.h"
+
+namespace aidsync {
+namespace {
+
+std::string ColumnList(const TableDef& table) {
+  std::string out;
+  for (const auto& c : table.columns) out += (out.empty() ? "" : ", ") + c.name;
+  return out;
+}
+
+// Cuts a changeset before its dependency or column indexes would overflow u16.
+constexpr size_t kMaxDepsPerChangeset = 60000;
+
+}  // namespace
+
+LocalTransaction::LocalTransaction(Replica& replica, std::unique_ptr<Transaction> tx)
+    : replica_(replica), tx_(std::move(tx)) {}
+
+LocalTransaction::~LocalTransaction() = default;  // tx_ rolls back unless committed
+
+Result<std::string> LocalTransaction::Put(const std::string& table, std::optional<std::string> id,
+                                          std::optional<std::string> scope,
+                                          const std::vector<std::pair<std::string, std::string>>& text_values) {
+  const TableDef* def = replica_.schema_.FindTable(table);
+  if (def == nullptr) return Status::NotFound("table '" + table + "' is not in the schema");
+  std::vector<std::pair<std::string, Value>> values;
+  for (const auto& [column, text] : text_values) {
+    int index = def->ColumnIndex(column);
+    if (index < 0)
+      return Status::InvalidArgument("table '" + table + "' has no column '" + column +
+                                     "' (columns: " + ColumnList(*def) + ")");
+    ASSIGN_OR_RETURN(Value v, ParseValue(def->columns[index], text));
+    values.emplace_back(column, std::move(v));
+  }
+  return PutValues(table, std::move(id), std::move(scope), std::move(values));
+}
+
+Result<std::string> LocalTransaction::PutValues(const std::string& table, std::optional<std::string> id,
+                                                std::optional<std::string> scope,
+                                                std::vector<std::pair<std::string, Value>> values) {
+  if (failed_) return Status::InvalidArgument("the transaction already failed");
+  const NodeIdentity& node = replica_.identity_;
+  const TableDef* def = replica_.schema_.FindTable(table);
+  if (def == nullptr) return Status::NotFound("table '" + table + "' is not in the schema");
+  if (def->cls == TableClass::kReference && node.role != Role::kHub)
+    return Status::Unauthorized("table '" + table + "' is reference data: only the county hub writes it");
+
+  std::vector<std::pair<uint32_t, Value>> typed;
+  bool has_notice = false;
+  for (auto& [column, value] : values) {
+    int index = def->ColumnIndex(column);
+    if (index < 0)
+      return Status::InvalidArgument("table '" + table + "' has no column '" + column +
+                                     "' (columns: " + ColumnList(*def) + ")");
+    const ColumnDef& col = def->columns[index];
+    RETURN_IF_ERROR(CheckValueType(col, value));
+    RETURN_IF_ERROR(CheckValueAllowed(col, value));
+    if (col.name == "notice_number" && !value.is_null()) has_notice = true;
+    typed.emplace_back(static_cast<uint32_t>(index), std::move(value));
+  }
+
+  std::string row_id;
+  if (id) {
+    RETURN_IF_ERROR(ValidateRowId(*id));
+    row_id = *id;
+  } else {
+    row_id = NewRowId(*replica_.env_.clock, *replica_.env_.random);
+  }
+
+  ASSIGN_OR_RETURN(std::optional<StoredRow> stored, LoadRowMeta(*replica_.db_, table, row_id));
+  bool is_new = !stored && pending_rows_.count({table, row_id}) == 0;
+  std::string row_scope;
+  if (auto it = pending_rows_.find({table, row_id}); it != pending_rows_.end()) {
+    row_scope = it->second.first;
+  } else if (stored) {
+    if (stored->meta.deleted)
+      return Status::InvalidArgument("row " + table + "/" + row_id + " was deleted; deletes are permanent");
+    row_scope = stored->scope;
+  } else {
+    row_scope = scope.value_or(node.scope);
+  }
+  if (scope && *scope != row_scope)
+    return Status::InvalidArgument("row " + table + "/" + row_id + " belongs to scope " + row_scope +
+                                   "; a row's scope never changes (delete it and create a new row)");
+  RETURN_IF_ERROR(ValidateScope(row_scope));
+  if (!ScopeContains(node.scope, row_scope))
+    return Status::Unauthorized("scope " + row_scope + " is outside this node's jurisdiction " + node.scope);
+
+  if (is_new && table == "cases" && !has_notice) {
+    std::optional<std::string> assigned_at;
+    for (const auto& [index, value] : typed)
+      if (def->columns[index].name == "assigned_at" && !value.is_null()) assigned_at = value.ToDisplay();
+    ASSIGN_OR_RETURN(std::string notice, NextNoticeNumber(assigned_at));
+    typed.emplace_back(static_cast<uint32_t>(def->ColumnIndex("notice_number")), Value::Text(notice));
+  }
+  RETURN_IF_ERROR(AddRowOp(*def, row_scope, row_id, false, typed));
+  return row_id;
+}
+
+Status LocalTransaction::Delete(const std::string& table, const std::string& id) {
+  if (failed_) return Status::InvalidArgument("the transaction already failed");
+  const TableDef* def = replica_.schema_.FindTable(table);
+  if (def == nullptr) return Status::NotFound("table '" + table + "' is not in the schema");
+  if (def->cls == TableClass::kReference && replica_.identity_.role != Role::kHub)
+    return Status::Unauthorized("table '" + table + "' is reference data: only the county hub writes it");
+  if (pending_rows_.count({table, id})) {
+    // The row was written earlier in this transaction: seal first so the
+    // delete covers that write too.
+    for (auto& [key, pending] : pending_) RETURN_IF_ERROR(Seal(pending));
+  }
+  ASSIGN_OR_RETURN(std::optional<StoredRow> stored, LoadRowMeta(*replica_.db_, table, id));
+  if (!stored || stored->meta.deleted)
+    return Status::NotFound("no row " + table + "/" + id);
+  if (!ScopeContains(replica_.identity_.scope, stored->scope))
+    return Status::Unauthorized("row " + table + "/" + id + " is outside this node's jurisdiction");
+  return AddRowOp(*def, stored->scope, id, true, {});
+}
+
+Result<LocalTransaction::Pending*> LocalTransaction::PendingFor(const std::string& scope, TableClass cls) {
+  auto [it, inserted] = pending_.try_emplace(ChainKey{scope, cls});
+  if (inserted) {
+    it->second.content.author = replica_.identity_.key;
+    it->second.content.scope = scope;
+    it->second.content.cls = cls;
+  }
+  return &it->second;
+}
+
+Result<Digest> LocalTransaction::LogHash(int64_t log_id) {
+  auto stmt = replica_.db_->Cached("SELECT hash FROM aidsync_log WHERE id = ?");
+  stmt->Bind(1, log_id);
+  ASSIGN_OR_RETURN(bool row, stmt->Step());
+  if (!row) return Status::Corruption("row metadata names changeset #" + std::to_string(log_id) +
+                                      ", which is not in the log");
+  return Digest::FromBytes(stmt->ColumnBlob(0));
+}
+
+Status LocalTransaction::AddRowOp(const TableDef& table, const std::string& scope, const std::string& id,
+                                  bool deleted, const std::vector<std::pair<uint32_t, Value>>& values) {
+  ASSIGN_OR_RETURN(Pending * p, PendingFor(scope, table.cls));
+  if (p->content.deps.size() > kMaxDepsPerChangeset || p->approx_bytes > kTargetBodyBytes)
+    RETURN_IF_ERROR(Seal(*p));
+  ASSIGN_OR_RETURN(std::optional<StoredRow> stored, LoadRowMeta(*replica_.db_, table.name, id));
+
+  // The table's entry in this changeset, with its column dictionary.
+  auto& tables = p->content.tables;
+  auto table_it = std::find_if(tables.begin(), tables.end(),
+                               [&](const TableOpsList& t) { return t.name == table.name; });
+  if (table_it == tables.end()) {
+    tables.push_back(TableOpsList{table.name, {}, {}});
+    for (const auto& c : table.columns) tables.back().columns.push_back(c.name);
+    table_it = std::prev(tables.end());
+  }
+  auto [row_it, new_row] = p->row_index.try_emplace({table.name, id}, table_it->rows.size());
+  if (new_row) {
+    table_it->rows.push_back(RowOp{id, deleted, {}});
+    p->approx_bytes += id.size() + 16;
+    pending_rows_[{table.name, id}] = ChainKey{scope, table.cls};
+  }
+  RowOp& op = table_it->rows[row_it->second];
+
+  // Every current head of a field is overwritten by a local write.
+  auto overwrites_of = [&](uint32_t column) -> Result<std::vector<uint16_t>> {
+    std::vector<uint16_t> out;
+    if (!stored) return out;
+    for (const auto& field : stored->meta.fields) {
+      if (field.column != column) continue;
+      for (const auto& head : field.heads) {
+        ASSIGN_OR_RETURN(Digest hash, LogHash(head.log_id));
+        auto [dep, added] = p->dep_index.try_emplace(hash, static_cast<uint16_t>(p->content.deps.size()));
+        if (added) p->content.deps.push_back(hash);
+        out.push_back(dep->second);
+      }
+    }
+    return out;
+  };
+
+  if (deleted) {
+    for (const auto& field : stored->meta.fields) {
+      if (field.heads.empty()) continue;
+      FieldWriteOp fw;
+      fw.column = static_cast<uint16_t>(field.column);
+      fw.tombstone = true;
+      ASSIGN_OR_RETURN(fw.overwrites, overwrites_of(field.column));
+      op.fields.push_back(std::move(fw));
+    }
+    return Status::OK();
+  }
+  for (const auto& [column, value] : values) {
+    p->approx_bytes += value.ApproxBytes();
+    auto existing = std::find_if(op.fields.begin(), op.fields.end(),
+                                 [&](const FieldWriteOp& f) { return f.column == column; });
+    if (existing != op.fields.end()) {
+      existing->value = value;  // written twice in one transaction: the last value wins
+      continue;
+    }
+    FieldWriteOp fw;
+    fw.column = static_cast<uint16_t>(column);
+    fw.value = value;
+    ASSIGN_OR_RETURN(fw.overwrites, overwrites_of(column));
+    op.fields.push_back(std::move(fw));
+  }
+  return Status::OK();
+}
+
+Status LocalTransaction::Seal(Pending& p) {
+  if (p.content.tables.empty()) return Status::OK();
+  Database& db = *replica_.db_;
+  ChangesetContent& c = p.content;
+  {
+    auto chain = db.Cached("SELECT seq, hash FROM aidsync_chains WHERE author = ? AND scope = ? AND class = ?");
+    chain->BindBlob(1, c.author.view()).BindText(2, c.scope).Bind(3, static_cast<int64_t>(c.cls));
+    ASSIGN_OR_RETURN(bool row, chain->Step());
+    c.seq = row ? static_cast<uint64_t>(chain->ColumnInt(0)) + 1 : 1;
+    c.prev.reset();
+    if (row) {
+      ASSIGN_OR_RETURN(Digest prev, Digest::FromBytes(chain->ColumnBlob(1)));
+      c.prev = prev;
+    }
+  }
+  ASSIGN_OR_RETURN(c.hlc, replica_.NextLocalHlc());
+  c.schema_version = replica_.schema_.version;
+  ASSIGN_OR_RETURN(SignedChangeset signed_cs, SignChangeset(c, replica_.key_));
+  RETURN_IF_ERROR(replica_.AppendAndApply(c, signed_cs, &touched_));
+  ++sealed_;
+  for (const auto& [key, index] : p.row_index) pending_rows_.erase(key);
+  p = Pending{};
+  p.content.author = c.author;  // c was reset with p; restore the chain identity
+  return Status::OK();
+}
+
+Result<std::string> LocalTransaction::NextNoticeNumber(const std::optional<std::string>& assigned_at) {
+  int year = 0;
+  if (assigned_at && assigned_at->size() >= 4) {
+    for (int i = 0; i < 4; ++i) {
+      char ch = (*assigned_at)[i];
+      if (ch < '0' || ch > '9') { year = 0; break; }
+      year = year * 10 + (ch - '0');
+    }
+  }
+  if (year == 0) {
+    std::time_t now = static_cast<std::time_t>(replica_.env_.clock->NowMillis() / 1000);
+    std::tm tm{};
+    localtime_r(&now, &tm);
+    year = tm.tm_year + 1900;
+  }
+  Database& db = *replica_.db_;
+  auto next = db.Cached(
+      "INSERT INTO aidsync_notice_counters(year, next) VALUES (?, 1) "
+      "ON CONFLICT(year) DO UPDATE SET next = next + 1 RETURNING next");
+  next->Bind(1, static_cast<int64_t>(year));
+  ASSIGN_OR_RETURN(bool row, next->Step());
+  if (!row) return Status::IOError("could not allocate a notice number");
+  int64_t n = next->ColumnInt(0);
+  char counter[16];
+  std::snprintf(counter, sizeof counter, "%04lld", static_cast<long long>(n));
+  return "(" + std::to_string(year) + ")法援字第" + replica_.identity_.code + "-" + counter + "号";
+}
+
+Result<CommitSummary> LocalTransaction::Commit() {
+  if (failed_) return Status::InvalidArgument("the transaction already failed");
+  failed_ = true;  // until proven otherwise: a failed commit leaves nothing
+  for (auto& [key, pending] : pending_) RETURN_IF_ERROR(Seal(pending));
+  CommitSummary summary;
+  summary.changesets = sealed_;
+  summary.rows = static_cast<int>(touched_.size());
+  ASSIGN_OR_RETURN(std::vector<RuleViolation> violations,
+                   CheckRules(*replica_.db_, replica_.schema_, touched_));
+  for (const auto& v : violations) {
+    std::string text = v.table + " " + v.id + ": " + v.message;
+    if (v.refuse) return Status::RuleViolation(text);
+    summary.alerts.push_back(text);
+  }
+  RETURN_IF_ERROR(tx_->Commit());
+  failed_ = false;
+  return summary;
+}
+
+}  // namespace aidsync

@@ -1,0 +1,102 @@
+// LocalTransaction: one local write transaction, turned into signed changesets
+// (DESIGN 4).
+//
+// Rows are validated as they are added (table, columns, types, allowed values,
+// scope, authority) and gathered per chain (scope, table class). A chain's
+// pending changeset is sealed — sequence number, HLC, signature — and applied
+// through the same merge as received changesets when it reaches the target
+// size, and at Commit; so a 100,000-row import becomes many consecutive
+// bounded changesets inside one SQLite transaction: all of them or none.
+// Domain rules are checked at Commit over every row written, after all of the
+// transaction's changesets are materialized.
+//
+// Not thread-safe. Destroying an uncommitted transaction rolls it back.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "base/status.h"
+#include "sync/changeset.h"
+#include "sync/merge.h"
+#include "sync/sqlite.h"
+
+namespace aidsync {
+
+class Replica;
+
+struct CommitSummary {
+  int changesets = 0;
+  int rows = 0;
+  std::vector<std::string> alerts;  // rules that allow the write but raise an alert
+};
+
+class LocalTransaction {
+ public:
+  // Creates or updates row `id` of `table` (a fresh UUIDv7 when id is
+  // nullopt) with `values` given as text, parsed by column type. `scope`
+  // defaults to the existing row's scope, else the node's own scope. Returns
+  // the row id. A `cases` row created without notice_number gets the next
+  // number of this station. Fails, leaving the transaction usable for other
+  // rows but writing nothing of this one, with NotFound (table), InvalidArgument
+  // (column, value, scope, deleted row), Unauthorized (reference table on a
+  // station, scope outside the node's jurisdiction).
+  Result<std::string> Put(const std::string& table, std::optional<std::string> id,
+                          std::optional<std::string> scope,
+                          const std::vector<std::pair<std::string, std::string>>& text_values);
+
+  // Put with values already typed (checked against the column types).
+  Result<std::string> PutValues(const std::string& table, std::optional<std::string> id,
+                                std::optional<std::string> scope,
+                                std::vector<std::pair<std::string, Value>> values);
+
+  // Deletes row `id` for good, covering every current version of its fields.
+  // NotFound if the row does not exist or is already deleted.
+  Status Delete(const std::string& table, const std::string& id);
+
+  // Seals the remaining changesets, checks the domain rules over every row
+  // written and commits. RuleViolation naming the row and rule if a rule
+  // refuses; IOError (disk full, ...) if the commit fails. Either way nothing
+  // of the transaction remains.
+  Result<CommitSummary> Commit();
+
+  ~LocalTransaction();
+  LocalTransaction(const LocalTransaction&) = delete;
+  LocalTransaction& operator=(const LocalTransaction&) = delete;
+
+ private:
+  friend class Replica;
+  LocalTransaction(Replica& replica, std::unique_ptr<Transaction> tx);
+
+  // A changeset being filled for one chain.
+  struct Pending {
+    ChangesetContent content;
+    std::map<Digest, uint16_t> dep_index;
+    std::map<std::pair<std::string, std::string>, size_t> row_index;  // (table, id) -> op
+    size_t approx_bytes = 0;
+  };
+  using ChainKey = std::pair<std::string, TableClass>;  // (scope, class)
+
+  Result<Pending*> PendingFor(const std::string& scope, TableClass cls);
+  Status Seal(Pending& pending);
+  Status AddRowOp(const TableDef& table, const std::string& scope, const std::string& id, bool deleted,
+                  const std::vector<std::pair<uint32_t, Value>>& values);
+  Result<std::string> NextNoticeNumber(const std::optional<std::string>& assigned_at);
+  Result<Digest> LogHash(int64_t log_id);
+
+  Replica& replica_;
+  std::unique_ptr<Transaction> tx_;
+  std::map<ChainKey, Pending> pending_;
+  // Rows in a not-yet-sealed changeset, and the chain they are in.
+  std::map<std::pair<std::string, std::string>, ChainKey> pending_rows_;
+  std::vector<TouchedRow> touched_;
+  int sealed_ = 0;
+  bool failed_ = false;
+};
+
+}  // namespace aidsync

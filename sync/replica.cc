@@ -1,0 +1,283 @@
+// Replica reads: rows, queries, conflicts, status, and the log for senders.
+#include "sync/replica.h"
+
+#include <algorithm>
+
+#include "schema/scope.h"
+#include "sync/domain_rules.h"
+
+namespace aidsync {
+namespace {
+
+Value ColumnValue(const Statement& stmt, int i) {
+  switch (stmt.ColumnType(i)) {
+    case SQLITE_INTEGER: return Value::Integer(stmt.ColumnInt(i));
+    case SQLITE_FLOAT: return Value::Real(stmt.ColumnDouble(i));
+    case SQLITE_TEXT: return Value::Text(std::string(stmt.ColumnText(i)));
+    case SQLITE_BLOB: return Value::Text(ToHex(stmt.ColumnBlob(i)));
+    default: return Value::Null();
+  }
+}
+
+std::string SelectRowSql(const TableDef& table) {
+  std::string sql = "SELECT id, scope";
+  for (const auto& c : table.columns) sql += ", \"" + c.name + "\"";
+  return sql + " FROM \"" + table.name + "\"";
+}
+
+Row ReadRow(const TableDef& table, const Statement& stmt) {
+  Row row;
+  row.emplace_back("id", ColumnValue(stmt, 0));
+  row.emplace_back("scope", ColumnValue(stmt, 1));
+  for (size_t i = 0; i < table.columns.size(); ++i)
+    row.emplace_back(table.columns[i].name, ColumnValue(stmt, static_cast<int>(i) + 2));
+  return row;
+}
+
+}  // namespace
+
+Result<std::optional<Row>> Replica::Get(const std::string& table, const std::string& id) {
+  const TableDef* def = schema_.FindTable(table);
+  if (def == nullptr) return Status::NotFound("table '" + table + "' is not in the schema");
+  auto stmt = db_->Cached(SelectRowSql(*def) + " WHERE id = ?");
+  stmt->BindText(1, id);
+  ASSIGN_OR_RETURN(bool found, stmt->Step());
+  if (!found) return std::optional<Row>();
+  return std::optional<Row>(ReadRow(*def, *stmt));
+}
+
+Result<std::vector<Row>> Replica::List(const std::string& table) {
+  const TableDef* def = schema_.FindTable(table);
+  if (def == nullptr) return Status::NotFound("table '" + table + "' is not in the schema");
+  ASSIGN_OR_RETURN(Statement stmt, db_->Prepare(SelectRowSql(*def) + " ORDER BY id"));
+  std::vector<Row> rows;
+  while (true) {
+    ASSIGN_OR_RETURN(bool found, stmt.Step());
+    if (!found) break;
+    rows.push_back(ReadRow(*def, stmt));
+  }
+  return rows;
+}
+
+Result<QueryResult> Replica::Query(const std::string& sql) {
+  // A read-only connection: even a statement that slipped past the checks
+  // below could not write.
+  Database::Options options;
+  options.read_only = true;
+  options.vfs = env_.sqlite_vfs;
+  ASSIGN_OR_RETURN(std::unique_ptr<Database> ro, Database::Open(dir_ + "/replica.db", options));
+  sqlite3_stmt* raw = nullptr;
+  const char* tail = nullptr;
+  int rc = sqlite3_prepare_v2(ro->raw(), sql.c_str(), static_cast<int>(sql.size()), &raw, &tail);
+  if (rc != SQLITE_OK) return StatusFromSqlite(rc, "query", sqlite3_errmsg(ro->raw()));
+  Statement stmt(ro.get(), raw);
+  if (raw == nullptr) return Status::InvalidArgument("query is empty");
+  for (const char* p = tail; p && *p; ++p) {
+    if (!std::isspace(static_cast<unsigned char>(*p)) && *p != ';')
+      return Status::InvalidArgument("query must be exactly one statement");
+  }
+  if (!sqlite3_stmt_readonly(raw))
+    return Status::InvalidArgument("query must be read-only: use put, delete or import to change records");
+  QueryResult result;
+  for (int i = 0; i < stmt.ColumnCount(); ++i) result.columns.emplace_back(stmt.ColumnName(i));
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    std::vector<Value> values;
+    for (int i = 0; i < stmt.ColumnCount(); ++i) values.push_back(ColumnValue(stmt, i));
+    result.rows.push_back(std::move(values));
+  }
+  return result;
+}
+
+Result<std::string> Replica::AuthorName(std::string_view author_key) {
+  auto stmt = db_->Cached("SELECT name FROM aidsync_certificates WHERE node_key = ?");
+  stmt->BindBlob(1, author_key);
+  ASSIGN_OR_RETURN(bool row, stmt->Step());
+  if (row) return std::string(stmt->ColumnText(0));
+  return "key " + ToHex(author_key).substr(0, 16);
+}
+
+Result<std::vector<Conflict>> Replica::Conflicts() {
+  ASSIGN_OR_RETURN(Statement stmt, db_->Prepare(
+      "SELECT tbl, id, meta FROM aidsync_row_meta WHERE conflicts > 0 ORDER BY tbl, id"));
+  std::vector<Conflict> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    std::string table(stmt.ColumnText(0));
+    const TableDef* def = schema_.FindTable(table);
+    ASSIGN_OR_RETURN(RowMeta meta, DecodeRowMeta(stmt.ColumnBlob(2)));
+    if (def == nullptr) continue;
+    for (const auto& field : meta.fields) {
+      bool open = meta.deleted ? !field.heads.empty() : field.heads.size() > 1;
+      if (!open || field.column >= def->columns.size()) continue;
+      Conflict c;
+      c.table = table;
+      c.id = std::string(stmt.ColumnText(1));
+      c.column = def->columns[field.column].name;
+      c.row_deleted = meta.deleted;
+      for (size_t i = 0; i < field.heads.size(); ++i) {
+        const Head& head = field.heads[i];
+        auto log = db_->Cached("SELECT author, hash FROM aidsync_log WHERE id = ?");
+        log->Bind(1, head.log_id);
+        ASSIGN_OR_RETURN(bool found, log->Step());
+        if (!found) return Status::Corruption("a conflict names a changeset missing from the log");
+        ConflictVersion v;
+        v.value = head.value.value_or(Value::Null());
+        v.author_key = ToHex(log->ColumnBlob(0));
+        v.changeset = ToHex(log->ColumnBlob(1));
+        v.time_ms = static_cast<int64_t>(HlcMillis(head.hlc));
+        std::string author_blob(log->ColumnBlob(0));
+        ASSIGN_OR_RETURN(v.author, AuthorName(author_blob));
+        if (i == 0 && !meta.deleted) {
+          c.winner = std::move(v);
+        } else {
+          c.losers.push_back(std::move(v));
+        }
+      }
+      out.push_back(std::move(c));
+    }
+  }
+  return out;
+}
+
+Result<ReplicaStatus> Replica::GetStatus() {
+  ReplicaStatus s;
+  s.node = identity_;
+  auto count = [&](const std::string& sql, int64_t* out) -> aidsync::Status {
+    auto stmt = db_->Cached(sql);
+    ASSIGN_OR_RETURN(bool row, stmt->Step());
+    *out = row ? stmt->ColumnInt(0) : 0;
+    return aidsync::Status::OK();
+  };
+  {
+    auto own = db_->Cached("SELECT count(*) FROM aidsync_log WHERE author = ?");
+    own->BindBlob(1, identity_.key.view());
+    ASSIGN_OR_RETURN(bool row, own->Step());
+    s.own_changesets = row ? own->ColumnInt(0) : 0;
+  }
+  RETURN_IF_ERROR(count("SELECT count(*) FROM aidsync_log", &s.total_changesets));
+  RETURN_IF_ERROR(count("SELECT count(*) FROM aidsync_held", &s.held_changesets));
+  RETURN_IF_ERROR(count("SELECT coalesce(sum(conflicts), 0) FROM aidsync_row_meta WHERE conflicts > 0",
+                        &s.conflicts_open));
+
+  ASSIGN_OR_RETURN(Statement forks, db_->Prepare(
+      "SELECT DISTINCT author, scope, class, seq FROM aidsync_forks ORDER BY author, scope, class, seq"));
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, forks.Step());
+    if (!row) break;
+    ForkRecord f;
+    std::string author(forks.ColumnBlob(0));
+    f.author_key = ToHex(author);
+    ASSIGN_OR_RETURN(f.author, AuthorName(author));
+    f.scope = std::string(forks.ColumnText(1));
+    f.cls = forks.ColumnInt(2) == 0 ? TableClass::kReference : TableClass::kCase;
+    f.seq = static_cast<uint64_t>(forks.ColumnInt(3));
+    s.alerts.push_back("fork: " + f.author + " (" + f.author_key.substr(0, 16) +
+                       ") signed two different changesets at position " + std::to_string(f.seq) +
+                       " of its " + TableClassName(f.cls) + " chain in " + f.scope +
+                       ": a copied data dir or a stolen key; revoke the key");
+    s.forks.push_back(std::move(f));
+  }
+
+  ASSIGN_OR_RETURN(Statement rejected, db_->Prepare("SELECT reason, n FROM aidsync_rejected_counts"));
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, rejected.Step());
+    if (!row) break;
+    s.rejected[std::string(rejected.ColumnText(0))] = rejected.ColumnInt(1);
+  }
+  if (s.held_changesets > 0)
+    s.alerts.push_back(std::to_string(s.held_changesets) +
+                       " received changesets are held waiting for their chain predecessors");
+
+  ASSIGN_OR_RETURN(Statement alerts, db_->Prepare("SELECT message FROM aidsync_alerts ORDER BY key"));
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, alerts.Step());
+    if (!row) break;
+    s.alerts.emplace_back(alerts.ColumnText(0));
+  }
+  ASSIGN_OR_RETURN(std::vector<RuleViolation> violations, FindViolations(*db_, schema_, 20));
+  for (const auto& v : violations) s.alerts.push_back(v.table + " " + v.id + ": " + v.message);
+  return s;
+}
+
+Result<std::optional<Certificate>> Replica::CertificateByCode(const std::string& code) {
+  auto stmt = db_->Cached("SELECT cert FROM aidsync_certificates WHERE code = ? ORDER BY issued_at DESC LIMIT 1");
+  stmt->BindText(1, code);
+  ASSIGN_OR_RETURN(bool row, stmt->Step());
+  if (!row) return std::optional<Certificate>();
+  ASSIGN_OR_RETURN(Certificate cert, Certificate::Parse(stmt->ColumnBlob(0), identity_.authority));
+  return std::optional<Certificate>(std::move(cert));
+}
+
+Result<std::optional<Certificate>> Replica::CertificateByKey(const PublicKey& key) {
+  auto stmt = db_->Cached("SELECT cert FROM aidsync_certificates WHERE node_key = ?");
+  stmt->BindBlob(1, key.view());
+  ASSIGN_OR_RETURN(bool row, stmt->Step());
+  if (!row) return std::optional<Certificate>();
+  ASSIGN_OR_RETURN(Certificate cert, Certificate::Parse(stmt->ColumnBlob(0), identity_.authority));
+  return std::optional<Certificate>(std::move(cert));
+}
+
+Status Replica::ForEachChangesetVisibleTo(const std::string& scope,
+                                          const std::function<aidsync::Status(std::string_view)>& fn) {
+  ASSIGN_OR_RETURN(Statement stmt, db_->Prepare("SELECT scope, class, envelope FROM aidsync_log ORDER BY id"));
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    auto cls = stmt.ColumnInt(1) == 0 ? TableClass::kReference : TableClass::kCase;
+    if (ChangesetVisibleTo(scope, stmt.ColumnText(0), cls)) RETURN_IF_ERROR(fn(stmt.ColumnBlob(2)));
+  }
+  return aidsync::Status::OK();
+}
+
+Result<std::vector<std::string>> Replica::CertificatesVisibleTo(const std::string& /*scope*/) {
+  // Certificates are public (they replicate to everyone in `stations`), so a
+  // recipient gets all of them: it can then check every author it is sent.
+  ASSIGN_OR_RETURN(Statement stmt, db_->Prepare("SELECT cert FROM aidsync_certificates ORDER BY issued_at"));
+  std::vector<std::string> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    out.emplace_back(stmt.ColumnBlob(0));
+  }
+  return out;
+}
+
+Status Replica::Rebuild() {
+  ASSIGN_OR_RETURN(auto tx, Transaction::Begin(*db_));
+  for (const auto& table : schema_.tables) RETURN_IF_ERROR(db_->Exec("DELETE FROM \"" + table.name + "\""));
+  RETURN_IF_ERROR(db_->Exec("DELETE FROM aidsync_row_meta"));
+  // Replay in log order; batches keep the read statement off the rows being
+  // updated. The merge is order-independent, so the result equals the state
+  // the log produced originally.
+  int64_t after = 0;
+  while (true) {
+    ASSIGN_OR_RETURN(Statement batch, db_->Prepare(
+        "SELECT id, envelope FROM aidsync_log WHERE id > ? ORDER BY id LIMIT 512"));
+    batch.Bind(1, after);
+    std::vector<std::pair<int64_t, std::string>> rows;
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, batch.Step());
+      if (!row) break;
+      rows.emplace_back(batch.ColumnInt(0), std::string(batch.ColumnBlob(1)));
+    }
+    if (rows.empty()) break;
+    for (const auto& [log_id, envelope] : rows) {
+      Digest id;
+      auto content = DecodeChangeset(envelope, &id);
+      if (!content.ok())
+        return content.status().WithContext("changeset #" + std::to_string(log_id) + " in the log");
+      bool complete = true;
+      RETURN_IF_ERROR(applier_.Apply(*content, id, log_id, &complete));
+      auto mark = db_->Cached("UPDATE aidsync_log SET complete = ? WHERE id = ?");
+      mark->Bind(1, static_cast<int64_t>(complete ? 1 : 0)).Bind(2, log_id);
+      RETURN_IF_ERROR(mark->Run());
+      after = log_id;
+    }
+  }
+  return tx->Commit();
+}
+
+}  // namespace aidsync

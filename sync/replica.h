@@ -1,0 +1,247 @@
+// The replica: one node's SQLite store (DESIGN 3, 4, 7).
+//
+// All state lives in one database file, `replica.db`, in the node's data dir,
+// next to the node's private key `node.key` (0600; the dir is 0700). The
+// `aidsync_log` table of signed changesets (verbatim bytes) is the source of
+// truth; the domain tables (`applications`, `cases`, ...) are a materialized
+// view that Rebuild() recreates from the log, and readers query them with
+// plain SQL. SQLite runs in WAL mode with synchronous=FULL: whatever a method
+// reports as committed survives kill -9 and power loss.
+//
+// Several processes may open one data dir at once (`serve` next to `put`):
+// every write runs in BEGIN IMMEDIATE, so sequence numbers, clock values and
+// notice numbers are never issued twice. A Replica object itself is not
+// thread-safe: use one per thread.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/env.h"
+#include "base/status.h"
+#include "crypto/certificate.h"
+#include "crypto/keys.h"
+#include "schema/legal_aid.h"
+#include "sync/changeset.h"
+#include "sync/hybrid_clock.h"
+#include "sync/merge.h"
+#include "sync/sqlite.h"
+#include "sync/values.h"
+
+namespace aidsync {
+
+class LocalTransaction;
+
+// Who this node is. `enrolled` is false until a certificate is installed.
+struct NodeIdentity {
+  PublicKey key;
+  std::string name;
+  std::string code;
+  std::string scope;
+  Role role = Role::kStation;
+  PublicKey authority;
+  bool enrolled = false;
+};
+
+// What `aidsync init` is given.
+struct NodeConfig {
+  std::string name;
+  std::string code;
+  std::string scope;
+  Role role = Role::kStation;
+  PublicKey authority;
+};
+
+// One row: (column, value) pairs, `id` and `scope` first, then the schema's
+// columns in declaration order.
+using Row = std::vector<std::pair<std::string, Value>>;
+
+struct QueryResult {
+  std::vector<std::string> columns;
+  std::vector<std::vector<Value>> rows;
+};
+
+// One version of a conflicted field.
+struct ConflictVersion {
+  Value value;
+  std::string author;       // station name from its certificate, or the key's first hex digits
+  std::string author_key;   // 64 hex
+  int64_t time_ms = 0;      // the write's HLC milliseconds
+  std::string changeset;    // changeset id, hex
+};
+
+// An open conflict: a field with several heads, or an edit a delete did not see.
+struct Conflict {
+  std::string table;
+  std::string id;
+  std::string column;
+  bool row_deleted = false;           // the row is deleted; the losers are concurrent edits
+  std::optional<ConflictVersion> winner;  // absent when the row is deleted
+  std::vector<ConflictVersion> losers;
+};
+
+struct ForkRecord {
+  std::string author_key;  // hex
+  std::string author;      // station name
+  std::string scope;
+  TableClass cls = TableClass::kCase;
+  uint64_t seq = 0;
+};
+
+struct ReplicaStatus {
+  NodeIdentity node;
+  int64_t own_changesets = 0;
+  int64_t total_changesets = 0;
+  int64_t held_changesets = 0;   // waiting for a predecessor in their chain
+  int64_t conflicts_open = 0;
+  std::vector<ForkRecord> forks;
+  std::map<std::string, int64_t> rejected;  // reason -> count
+  std::vector<std::string> alerts;
+};
+
+// What ApplyRemote did with a batch.
+struct ApplyReport {
+  int applied = 0;      // new changesets applied (including held ones released)
+  int duplicates = 0;   // already in the log
+  int held = 0;         // still waiting for their chain predecessor at the end of the batch
+  std::vector<Digest> held_ids;  // every changeset held on arrival in this batch
+  int rejected = 0;     // refused; kept aside with a reason
+  int certificates = 0; // new certificates accepted into the trust store
+  std::vector<std::string> rejections;  // "reason: detail", one per refusal
+};
+
+struct OpenOptions {
+  // Run PRAGMA quick_check before trusting the file (serve, status, rebuild).
+  bool quick_check = false;
+  bool read_only = false;
+};
+
+class Replica {
+ public:
+  // Creates a node in `dir` (made with mode 0700; must not already hold a
+  // node): a fresh identity key in dir/node.key (0600) and an empty replica.
+  // A hub node also needs `authority_key` so it can enrol itself at once.
+  // AlreadyExists if dir already holds a node; InvalidArgument for a bad
+  // name, code or scope; IOError for the file system. Returns the node key.
+  static Result<PublicKey> Create(const std::string& dir, const NodeConfig& config, const Env& env,
+                                  const SigningKey* authority_key = nullptr);
+
+  // Opens the node in `dir`. NotFound if there is none (naming `aidsync
+  // init`); Unauthorized if the key file is readable by others; Corruption if
+  // the database fails its integrity check.
+  static Result<std::unique_ptr<Replica>> Open(const std::string& dir, const Env& env,
+                                               const OpenOptions& options = {});
+
+  ~Replica();
+  Replica(const Replica&) = delete;
+  Replica& operator=(const Replica&) = delete;
+
+  const NodeIdentity& identity() const { return identity_; }
+  const SchemaDef& schema() const { return schema_; }
+
+  // ---- trust --------------------------------------------------------------
+  // Installs this node's own certificate (from `aidsync enroll`). Fails with
+  // BadSignature/Unauthorized if it is not signed by this node's authority or
+  // names another key; on success the node's name, code, scope and role are
+  // those of the certificate.
+  Status InstallOwnCertificate(std::string_view cert_bytes);
+  // Adds a certificate to the trust store after verifying it against the
+  // authority. Returns true if it was new.
+  Result<bool> AddCertificate(std::string_view cert_bytes);
+  // On the hub: records an enrolled node — its `stations` row (code, name,
+  // role, public key, certificate; one row per station code, at the hub's
+  // scope so it flows to every node) and its trust-store entry.
+  Status RecordStation(const Certificate& cert);
+  // The trusted certificate of the node with station code `code`, if any.
+  Result<std::optional<Certificate>> CertificateByCode(const std::string& code);
+  // The trusted certificate of `key`, if any.
+  Result<std::optional<Certificate>> CertificateByKey(const PublicKey& key);
+
+  // ---- local writes --------------------------------------------------------
+  // Starts a local transaction (BEGIN IMMEDIATE). Unauthorized if this node
+  // has no certificate yet; Busy if another process holds the write lock
+  // longer than the busy timeout.
+  Result<std::unique_ptr<LocalTransaction>> BeginLocal();
+
+  // ---- reads ---------------------------------------------------------------
+  // The row, or nullopt if it does not exist or is deleted. NotFound if the
+  // table is not in the schema.
+  Result<std::optional<Row>> Get(const std::string& table, const std::string& id);
+  // Every live row of `table`, ordered by id.
+  Result<std::vector<Row>> List(const std::string& table);
+  // Runs one read-only SQL statement on a read-only connection.
+  // InvalidArgument if it is not exactly one statement, or would write.
+  Result<QueryResult> Query(const std::string& sql);
+  // Every open conflict, ordered by table, id, column.
+  Result<std::vector<Conflict>> Conflicts();
+  // The local part of `aidsync status`.
+  Result<ReplicaStatus> GetStatus();
+
+  // ---- replication -----------------------------------------------------------
+  // Applies received changesets (envelopes) in one transaction. Each is
+  // checked (size, structure, signature, author's certificate, scope and
+  // table authority, chain order) and then applied, held until its chain
+  // predecessor arrives, or rejected: kept aside with its reason and counted,
+  // never applied. One bad changeset never stops the others. Fails only for
+  // local problems (IOError, Busy, Corruption of the store).
+  Result<ApplyReport> ApplyRemote(const std::vector<std::string>& envelopes);
+
+  // Calls fn(envelope) for every changeset in the log that a node with scope
+  // `scope` may see (reference changesets at or above it, case changesets at
+  // or below it), in log order, which keeps every chain in order.
+  Status ForEachChangesetVisibleTo(const std::string& scope,
+                                   const std::function<Status(std::string_view envelope)>& fn);
+  // Certificates of every author of changesets visible to `scope`, and the hub's.
+  Result<std::vector<std::string>> CertificatesVisibleTo(const std::string& scope);
+
+  // Drops the domain tables and row metadata and re-materializes them from the
+  // log. The result equals the state before (the log is the truth); also
+  // picks up changesets that named columns this schema did not know before.
+  Status Rebuild();
+
+  const Env& env() const { return env_; }
+  const std::string& dir() const { return dir_; }
+
+ private:
+  friend class LocalTransaction;
+  Replica(std::string dir, const Env& env, SigningKey key, std::unique_ptr<Database> db);
+
+  Status LoadIdentity();
+  // Brings an older database to this schema version; rebuilds if changesets
+  // were stored that name columns the old version lacked.
+  Status Upgrade();
+  // The next HLC for a local changeset; persists it. Inside a transaction.
+  Result<uint64_t> NextLocalHlc();
+  // Inserts into the log and materializes. Must run inside a transaction.
+  // Sets *log_id.
+  Status AppendAndApply(const ChangesetContent& content, const SignedChangeset& signed_cs,
+                        std::vector<TouchedRow>* touched);
+  // One received changeset: check, then apply / hold / reject. Sets
+  // *applied_id when it was applied, so held successors can be released.
+  // Fails only for problems of this node's store.
+  Status ApplyOneRemote(std::string_view envelope, ApplyReport* report, std::optional<Digest>* applied_id);
+  // Whether the author may have written `content`; on refusal *reason is the
+  // stable reason key to count it under.
+  Status CheckAuthority(const ChangesetContent& content, const char** reason);
+  Status RecordForks(const ChangesetContent& content, const Digest& id);
+  Status ObserveRemoteClock(const ChangesetContent& content);
+  Status Reject(std::string_view envelope, const Digest& id, const std::string& reason,
+                const std::string& detail, ApplyReport* report);
+  Status ReleaseHeld(const Digest& applied, ApplyReport* report);
+  Result<std::string> AuthorName(std::string_view author_key);
+
+  std::string dir_;
+  Env env_;
+  SigningKey key_;
+  std::unique_ptr<Database> db_;
+  SchemaDef schema_;
+  NodeIdentity identity_;
+  HybridClock clock_;
+  ChangesetApplier applier_;
+};
+
+}  // namespace aidsync

@@ -1,0 +1,254 @@
+// Applying changesets received from other nodes (DESIGN 4, 6): every check a
+// received changeset must pass, and what happens to one that fails.
+#include "schema/scope.h"
+#include "sync/replica.h"
+
+namespace aidsync {
+namespace {
+
+// Stable reason keys, counted in status `rejected`.
+constexpr const char* kMalformed = "malformed";
+constexpr const char* kBadSignature = "bad_signature";
+constexpr const char* kUnknownAuthor = "unknown_author";
+constexpr const char* kOutOfScope = "out_of_scope";
+constexpr const char* kUnauthorizedTable = "unauthorized_table";
+constexpr const char* kBrokenChain = "broken_chain";
+
+const char* ReasonFor(const Status& st) {
+  switch (st.code()) {
+    case Status::Code::kBadSignature: return kBadSignature;
+    case Status::Code::kUnauthorized: return kOutOfScope;
+    default: return kMalformed;
+  }
+}
+
+// A refusal that is about the changeset, not about this node's store.
+bool IsRefusal(const Status& st) {
+  switch (st.code()) {
+    case Status::Code::kIOError:
+    case Status::Code::kBusy: return false;
+    default: return true;
+  }
+}
+
+}  // namespace
+
+Status Replica::AppendAndApply(const ChangesetContent& content, const SignedChangeset& signed_cs,
+                               std::vector<TouchedRow>* touched) {
+  auto insert = db_->Cached(
+      "INSERT INTO aidsync_log(hash, author, scope, class, seq, hlc, envelope, complete, received_at) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)");
+  insert->BindBlob(1, signed_cs.id.view()).BindBlob(2, content.author.view()).BindText(3, content.scope);
+  insert->Bind(4, static_cast<int64_t>(content.cls)).Bind(5, static_cast<int64_t>(content.seq));
+  insert->Bind(6, static_cast<int64_t>(content.hlc)).BindBlob(7, signed_cs.envelope);
+  insert->Bind(8, env_.clock->NowMillis());
+  RETURN_IF_ERROR(insert->Run());
+  int64_t log_id = db_->LastInsertRowId();
+  bool complete = true;
+  RETURN_IF_ERROR(applier_.Apply(content, signed_cs.id, log_id, &complete, touched));
+  if (!complete) {
+    auto mark = db_->Cached("UPDATE aidsync_log SET complete = 0 WHERE id = ?");
+    mark->Bind(1, log_id);
+    RETURN_IF_ERROR(mark->Run());
+  }
+  auto chain = db_->Cached(
+      "INSERT INTO aidsync_chains(author, scope, class, seq, hash) VALUES (?, ?, ?, ?, ?) "
+      "ON CONFLICT(author, scope, class) DO UPDATE SET seq = excluded.seq, hash = excluded.hash "
+      "WHERE excluded.seq > seq");
+  chain->BindBlob(1, content.author.view()).BindText(2, content.scope);
+  chain->Bind(3, static_cast<int64_t>(content.cls)).Bind(4, static_cast<int64_t>(content.seq));
+  chain->BindBlob(5, signed_cs.id.view());
+  return chain->Run();
+}
+
+Result<ApplyReport> Replica::ApplyRemote(const std::vector<std::string>& envelopes) {
+  ApplyReport report;
+  ASSIGN_OR_RETURN(auto tx, Transaction::Begin(*db_));
+  for (const auto& envelope : envelopes) {
+    std::optional<Digest> applied;
+    RETURN_IF_ERROR(ApplyOneRemote(envelope, &report, &applied));
+    if (applied) RETURN_IF_ERROR(ReleaseHeld(*applied, &report));
+  }
+  // Count what is still waiting: some held early in the batch were released later in it.
+  for (const auto& id : report.held_ids) {
+    auto still = db_->Cached("SELECT 1 FROM aidsync_held WHERE hash = ?");
+    still->BindBlob(1, id.view());
+    ASSIGN_OR_RETURN(bool row, still->Step());
+    if (row) ++report.held;
+  }
+  RETURN_IF_ERROR(tx->Commit());
+  return report;
+}
+
+Status Replica::Reject(std::string_view envelope, const Digest& id, const std::string& reason,
+                       const std::string& detail, ApplyReport* report) {
+  auto keep = db_->Cached(
+      "INSERT OR IGNORE INTO aidsync_rejected(hash, reason, detail, envelope, received_at) VALUES (?, ?, ?, ?, ?)");
+  keep->BindBlob(1, id.view()).BindText(2, reason).BindText(3, detail).BindBlob(4, envelope);
+  keep->Bind(5, env_.clock->NowMillis());
+  RETURN_IF_ERROR(keep->Run());
+  auto count = db_->Cached(
+      "INSERT INTO aidsync_rejected_counts(reason, n) VALUES (?, 1) ON CONFLICT(reason) DO UPDATE SET n = n + 1");
+  count->BindText(1, reason);
+  RETURN_IF_ERROR(count->Run());
+  ++report->rejected;
+  report->rejections.push_back(reason + ": " + detail);
+  return Status::OK();
+}
+
+Status Replica::CheckAuthority(const ChangesetContent& content, const char** reason) {
+  *reason = kMalformed;
+  RETURN_IF_ERROR(ValidateScope(content.scope));
+  ASSIGN_OR_RETURN(std::optional<Certificate> cert, CertificateByKey(content.author));
+  *reason = kUnknownAuthor;
+  if (!cert)
+    return Status::Unauthorized("author " + content.author.Hex().substr(0, 16) + " has no certificate here");
+  const CertificateFields& f = cert->fields();
+  *reason = kOutOfScope;
+  if (!ScopeContains(f.scope, content.scope))
+    return Status::Unauthorized(f.name + " (scope " + f.scope + ") wrote outside its jurisdiction, in " +
+                                content.scope);
+  *reason = kUnauthorizedTable;
+  if (content.cls == TableClass::kReference && f.role != Role::kHub)
+    return Status::Unauthorized(f.name + " is a station and wrote reference data, which only the hub writes");
+  return Status::OK();
+}
+
+Status Replica::ApplyOneRemote(std::string_view envelope, ApplyReport* report,
+                               std::optional<Digest>* applied_id) {
+  Digest id;
+  auto decoded = DecodeChangeset(envelope, &id);
+  if (!decoded.ok()) {
+    Digest raw = ComputeDigest("aidsync rejected bytes", envelope);
+    return Reject(envelope, raw, ReasonFor(decoded.status()), decoded.status().message(), report);
+  }
+  const ChangesetContent& content = *decoded;
+  {
+    auto seen = db_->Cached("SELECT 1 FROM aidsync_log WHERE hash = ?");
+    seen->BindBlob(1, id.view());
+    ASSIGN_OR_RETURN(bool found, seen->Step());
+    if (found) {
+      ++report->duplicates;
+      return Status::OK();
+    }
+  }
+  const char* reason = nullptr;
+  Status authority = CheckAuthority(content, &reason);
+  if (!authority.ok()) {
+    if (!IsRefusal(authority)) return authority;
+    return Reject(envelope, id, reason, authority.message(), report);
+  }
+  if (content.prev) {
+    auto prev = db_->Cached("SELECT author, scope, class, seq FROM aidsync_log WHERE hash = ?");
+    prev->BindBlob(1, content.prev->view());
+    ASSIGN_OR_RETURN(bool found, prev->Step());
+    if (!found) {
+      // Never skip: hold until the predecessor arrives (DESIGN 4).
+      auto hold = db_->Cached(
+          "INSERT OR IGNORE INTO aidsync_held(hash, prev, envelope, received_at) VALUES (?, ?, ?, ?)");
+      hold->BindBlob(1, id.view()).BindBlob(2, content.prev->view()).BindBlob(3, envelope);
+      hold->Bind(4, env_.clock->NowMillis());
+      RETURN_IF_ERROR(hold->Run());
+      report->held_ids.push_back(id);
+      return Status::OK();
+    }
+    bool same_chain = prev->ColumnBlob(0) == content.author.view() && prev->ColumnText(1) == content.scope &&
+                      prev->ColumnInt(2) == static_cast<int64_t>(content.cls) &&
+                      static_cast<uint64_t>(prev->ColumnInt(3)) + 1 == content.seq;
+    if (!same_chain)
+      return Reject(envelope, id, kBrokenChain, "its predecessor is not the previous changeset of its chain",
+                    report);
+  }
+  RETURN_IF_ERROR(RecordForks(content, id));
+
+  ASSIGN_OR_RETURN(auto savepoint, Savepoint::Begin(*db_));
+  SignedChangeset signed_cs{id, std::string(envelope)};
+  Status applied = AppendAndApply(content, signed_cs, nullptr);
+  if (!applied.ok()) {
+    if (!IsRefusal(applied)) return applied;
+    savepoint.reset();  // rolls back everything of this changeset
+    return Reject(envelope, id, ReasonFor(applied), applied.message(), report);
+  }
+  RETURN_IF_ERROR(ObserveRemoteClock(content));
+  RETURN_IF_ERROR(savepoint->Release());
+  auto unhold = db_->Cached("DELETE FROM aidsync_held WHERE hash = ?");
+  unhold->BindBlob(1, id.view());
+  RETURN_IF_ERROR(unhold->Run());
+  ++report->applied;
+  *applied_id = id;
+  return Status::OK();
+}
+
+Status Replica::RecordForks(const ChangesetContent& content, const Digest& id) {
+  auto same = db_->Cached(
+      "SELECT hash FROM aidsync_log WHERE author = ? AND scope = ? AND class = ? AND seq = ? AND hash <> ?");
+  same->BindBlob(1, content.author.view()).BindText(2, content.scope);
+  same->Bind(3, static_cast<int64_t>(content.cls)).Bind(4, static_cast<int64_t>(content.seq));
+  same->BindBlob(5, id.view());
+  std::vector<std::string> others;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, same->Step());
+    if (!row) break;
+    others.emplace_back(same->ColumnBlob(0));
+  }
+  for (const auto& other : others) {
+    // Both branches are signed records and are kept (DESIGN 4); the pair is
+    // stored in a canonical order so every node records the same evidence.
+    std::string a(id.view()), b = other;
+    if (b < a) std::swap(a, b);
+    auto fork = db_->Cached(
+        "INSERT OR IGNORE INTO aidsync_forks(author, scope, class, seq, hash_a, hash_b, detected_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)");
+    fork->BindBlob(1, content.author.view()).BindText(2, content.scope);
+    fork->Bind(3, static_cast<int64_t>(content.cls)).Bind(4, static_cast<int64_t>(content.seq));
+    fork->BindBlob(5, a).BindBlob(6, b).Bind(7, env_.clock->NowMillis());
+    RETURN_IF_ERROR(fork->Run());
+  }
+  return Status::OK();
+}
+
+Status Replica::ObserveRemoteClock(const ChangesetContent& content) {
+  auto read = db_->Cached("SELECT value FROM aidsync_node WHERE key = 'hlc'");
+  ASSIGN_OR_RETURN(bool row, read->Step());
+  uint64_t last = row ? static_cast<uint64_t>(read->ColumnInt(0)) : 0;
+  HybridClock::Observation seen = clock_.Observe(last, content.hlc);
+  if (seen.too_far_ahead) {
+    ASSIGN_OR_RETURN(std::string author, AuthorName(std::string(content.author.view())));
+    auto alert = db_->Cached("INSERT OR REPLACE INTO aidsync_alerts(key, message, raised_at) VALUES (?, ?, ?)");
+    alert->BindText(1, "clock:" + content.author.Hex());
+    alert->BindText(2, "clock: " + author + " wrote with a clock " + std::to_string(seen.ahead_ms / 60000) +
+                           " minutes ahead of this node's; its clock was not adopted");
+    alert->Bind(3, env_.clock->NowMillis());
+    return alert->Run();
+  }
+  if (seen.last == last) return Status::OK();
+  auto write = db_->Cached("INSERT OR REPLACE INTO aidsync_node(key, value) VALUES ('hlc', ?)");
+  write->Bind(1, static_cast<int64_t>(seen.last));
+  return write->Run();
+}
+
+Status Replica::ReleaseHeld(const Digest& applied, ApplyReport* report) {
+  // Iterative, not recursive: a long chain that arrived backwards must not
+  // exhaust the stack.
+  std::vector<Digest> frontier{applied};
+  while (!frontier.empty()) {
+    Digest prev = frontier.back();
+    frontier.pop_back();
+    auto next = db_->Cached("SELECT envelope FROM aidsync_held WHERE prev = ?");
+    next->BindBlob(1, prev.view());
+    std::vector<std::string> waiting;
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, next->Step());
+      if (!row) break;
+      waiting.emplace_back(next->ColumnBlob(0));
+    }
+    for (const auto& envelope : waiting) {
+      std::optional<Digest> released;
+      RETURN_IF_ERROR(ApplyOneRemote(envelope, report, &released));
+      if (released) frontier.push_back(*released);
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace aidsync

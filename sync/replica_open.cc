@@ -1,0 +1,317 @@
+// Creating and opening a replica: the data dir, the identity key, the
+// database schema and its upgrades.
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "schema/scope.h"
+#include "sync/local_write.h"
+#include "sync/replica.h"
+
+namespace aidsync {
+namespace {
+
+// The engine's own tables. Specified field by field in docs/FORMATS.md.
+constexpr const char* kInternalSchema = R"sql(
+CREATE TABLE IF NOT EXISTS aidsync_node(key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS aidsync_log(
+  id INTEGER PRIMARY KEY,
+  hash BLOB NOT NULL UNIQUE,
+  author BLOB NOT NULL,
+  scope TEXT NOT NULL,
+  class INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  hlc INTEGER NOT NULL,
+  envelope BLOB NOT NULL,
+  complete INTEGER NOT NULL DEFAULT 1,
+  received_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS aidsync_log_chain ON aidsync_log(author, scope, class, seq);
+CREATE TABLE IF NOT EXISTS aidsync_chains(
+  author BLOB NOT NULL, scope TEXT NOT NULL, class INTEGER NOT NULL,
+  seq INTEGER NOT NULL, hash BLOB NOT NULL,
+  PRIMARY KEY(author, scope, class)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS aidsync_row_meta(
+  tbl TEXT NOT NULL, id TEXT NOT NULL, scope TEXT NOT NULL,
+  conflicts INTEGER NOT NULL, meta BLOB NOT NULL,
+  PRIMARY KEY(tbl, id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS aidsync_row_meta_conflicts ON aidsync_row_meta(conflicts) WHERE conflicts > 0;
+CREATE TABLE IF NOT EXISTS aidsync_held(
+  hash BLOB PRIMARY KEY, prev BLOB NOT NULL, envelope BLOB NOT NULL, received_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS aidsync_held_prev ON aidsync_held(prev);
+CREATE TABLE IF NOT EXISTS aidsync_rejected(
+  hash BLOB PRIMARY KEY, reason TEXT NOT NULL, detail TEXT NOT NULL,
+  envelope BLOB NOT NULL, received_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS aidsync_rejected_counts(reason TEXT PRIMARY KEY, n INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS aidsync_certificates(
+  node_key BLOB PRIMARY KEY, code TEXT NOT NULL, name TEXT NOT NULL, role TEXT NOT NULL,
+  scope TEXT NOT NULL, issued_at INTEGER NOT NULL, cert BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS aidsync_certificates_code ON aidsync_certificates(code);
+CREATE TABLE IF NOT EXISTS aidsync_forks(
+  author BLOB NOT NULL, scope TEXT NOT NULL, class INTEGER NOT NULL, seq INTEGER NOT NULL,
+  hash_a BLOB NOT NULL, hash_b BLOB NOT NULL, detected_at INTEGER NOT NULL,
+  PRIMARY KEY(author, scope, class, seq, hash_a, hash_b));
+CREATE TABLE IF NOT EXISTS aidsync_alerts(key TEXT PRIMARY KEY, message TEXT NOT NULL, raised_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS aidsync_notice_counters(year INTEGER PRIMARY KEY, next INTEGER NOT NULL);
+)sql";
+
+std::string DbPath(const std::string& dir) { return dir + "/replica.db"; }
+std::string KeyPath(const std::string& dir) { return dir + "/node.key"; }
+
+bool Exists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+Status MakePrivateDir(const std::string& dir) {
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+    return Status::IOError("cannot create data dir " + dir + ": " + std::strerror(errno));
+  if (::chmod(dir.c_str(), 0700) != 0)
+    return Status::IOError("cannot make data dir " + dir + " private: " + std::strerror(errno));
+  return Status::OK();
+}
+
+Status CheckPrivateDir(const std::string& dir) {
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+    return Status::NotFound("no aidsync data dir at " + dir + " (run `aidsync init` or `aidsync join` first)");
+  if ((st.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%03o", st.st_mode & 0777);
+    return Status::Unauthorized("data dir " + dir + " has mode " + mode +
+                                "; it holds personal data and must be private (chmod 700 " + dir + ")");
+  }
+  return Status::OK();
+}
+
+Status CreateDomainTables(Database& db, const SchemaDef& schema) {
+  for (const auto& table : schema.tables) {
+    std::string sql = "CREATE TABLE IF NOT EXISTS \"" + table.name + "\"(id TEXT PRIMARY KEY, scope TEXT NOT NULL";
+    for (const auto& c : table.columns) sql += ", \"" + c.name + "\" " + ColumnTypeName(c.type);
+    RETURN_IF_ERROR(db.Exec(sql + ")"));
+    // Columns added by a newer schema version to a table an older one made.
+    ASSIGN_OR_RETURN(Statement info, db.Prepare("SELECT name FROM pragma_table_info('" + table.name + "')"));
+    std::vector<std::string> have;
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, info.Step());
+      if (!row) break;
+      have.emplace_back(info.ColumnText(0));
+    }
+    for (const auto& c : table.columns) {
+      if (std::find(have.begin(), have.end(), c.name) == have.end())
+        RETURN_IF_ERROR(db.Exec("ALTER TABLE \"" + table.name + "\" ADD COLUMN \"" + c.name + "\" " +
+                                ColumnTypeName(c.type)));
+    }
+  }
+  return Status::OK();
+}
+
+Status SetNodeValue(Database& db, const std::string& key, std::string_view text) {
+  auto stmt = db.Cached("INSERT OR REPLACE INTO aidsync_node(key, value) VALUES (?, ?)");
+  stmt->BindText(1, key).BindText(2, text);
+  return stmt->Run();
+}
+
+Status ValidateConfig(const NodeConfig& config) {
+  if (config.name.empty() || config.name.size() > 200)
+    return Status::InvalidArgument("--name must be 1 to 200 bytes");
+  RETURN_IF_ERROR(ValidateStationCode(config.code));
+  return ValidateScope(config.scope);
+}
+
+}  // namespace
+
+Replica::Replica(std::string dir, const Env& env, SigningKey key, std::unique_ptr<Database> db)
+    : dir_(std::move(dir)),
+      env_(env),
+      key_(std::move(key)),
+      db_(std::move(db)),
+      schema_(LegalAidSchema()),
+      clock_(*env.clock),
+      applier_(*db_, schema_) {}
+
+Replica::~Replica() = default;
+
+Result<PublicKey> Replica::Create(const std::string& dir, const NodeConfig& config, const Env& env,
+                                  const SigningKey* authority_key) {
+  RETURN_IF_ERROR(ValidateConfig(config));
+  if (config.role == Role::kHub) {
+    if (authority_key == nullptr)
+      return Status::InvalidArgument("a hub needs the authority key (--authority-key FILE)");
+    if (!(authority_key->public_key() == config.authority))
+      return Status::InvalidArgument("--authority-key does not match --authority");
+  }
+  if (Exists(DbPath(dir)) || Exists(KeyPath(dir)))
+    return Status::AlreadyExists("data dir " + dir + " already holds a node");
+  RETURN_IF_ERROR(MakePrivateDir(dir));
+  SigningKey key = SigningKey::Generate(*env.random);
+  RETURN_IF_ERROR(key.Save(KeyPath(dir)));
+  Database::Options options;
+  options.create = true;
+  options.vfs = env.sqlite_vfs;
+  ASSIGN_OR_RETURN(std::unique_ptr<Database> db, Database::Open(DbPath(dir), options));
+  {
+    ASSIGN_OR_RETURN(auto tx, Transaction::Begin(*db));
+    RETURN_IF_ERROR(db->Exec(kInternalSchema));
+    SchemaDef schema = LegalAidSchema();
+    RETURN_IF_ERROR(CreateDomainTables(*db, schema));
+    RETURN_IF_ERROR(SetNodeValue(*db, "name", config.name));
+    RETURN_IF_ERROR(SetNodeValue(*db, "code", config.code));
+    RETURN_IF_ERROR(SetNodeValue(*db, "scope", config.scope));
+    RETURN_IF_ERROR(SetNodeValue(*db, "role", RoleName(config.role)));
+    RETURN_IF_ERROR(SetNodeValue(*db, "authority", config.authority.Hex()));
+    RETURN_IF_ERROR(SetNodeValue(*db, "schema_version", std::to_string(schema.version)));
+    RETURN_IF_ERROR(tx->Commit());
+  }
+  PublicKey node_key = key.public_key();
+  db.reset();
+  if (config.role != Role::kHub) return node_key;
+
+  // The hub enrols itself at once: certificate, trust store, stations row.
+  ASSIGN_OR_RETURN(std::unique_ptr<Replica> replica, Open(dir, env));
+  CertificateFields fields;
+  fields.node_key = node_key;
+  fields.name = config.name;
+  fields.code = config.code;
+  fields.role = Role::kHub;
+  fields.scope = config.scope;
+  fields.issued_at_ms = env.clock->NowMillis();
+  ASSIGN_OR_RETURN(Certificate cert, Certificate::Issue(fields, *authority_key));
+  RETURN_IF_ERROR(replica->InstallOwnCertificate(cert.bytes()));
+  RETURN_IF_ERROR(replica->RecordStation(cert));
+  return node_key;
+}
+
+Status Replica::RecordStation(const Certificate& cert) {
+  const CertificateFields& f = cert.fields();
+  ASSIGN_OR_RETURN(auto tx, BeginLocal());
+  // One row per station code, at the county scope so it flows to every node.
+  std::vector<std::pair<std::string, Value>> values = {
+      {"code", Value::Text(f.code)},
+      {"name", Value::Text(f.name)},
+      {"role", Value::Text(RoleName(f.role))},
+      {"public_key", Value::Text(f.node_key.Hex())},
+      {"certificate", Value::Text(ToHex(cert.bytes()))},
+  };
+  auto existing = db_->Cached("SELECT id FROM stations WHERE code = ?");
+  existing->BindText(1, f.code);
+  ASSIGN_OR_RETURN(bool found, existing->Step());
+  std::optional<std::string> id;
+  if (found) id = std::string(existing->ColumnText(0));
+  RETURN_IF_ERROR(tx->PutValues("stations", id, found ? std::nullopt : std::optional(identity_.scope), values)
+                      .status());
+  RETURN_IF_ERROR(tx->Commit().status());
+  return AddCertificate(cert.bytes()).status();
+}
+
+Result<std::unique_ptr<Replica>> Replica::Open(const std::string& dir, const Env& env,
+                                               const OpenOptions& options) {
+  RETURN_IF_ERROR(CheckPrivateDir(dir));
+  if (!Exists(DbPath(dir)))
+    return Status::NotFound("no aidsync node in " + dir + " (run `aidsync init` or `aidsync join` first)");
+  ASSIGN_OR_RETURN(SigningKey key, SigningKey::Load(KeyPath(dir)));
+  Database::Options db_options;
+  db_options.read_only = options.read_only;
+  db_options.vfs = env.sqlite_vfs;
+  auto db = Database::Open(DbPath(dir), db_options);
+  if (!db.ok()) return db.status();
+  if (options.quick_check) RETURN_IF_ERROR((*db)->QuickCheck().WithContext(DbPath(dir)));
+  std::unique_ptr<Replica> replica(new Replica(dir, env, std::move(key), std::move(db).value()));
+  auto identity = replica->LoadIdentity();
+  if (!identity.ok()) return identity.WithContext(DbPath(dir));
+  if (!options.read_only) RETURN_IF_ERROR(replica->Upgrade());
+  return replica;
+}
+
+Status Replica::Upgrade() {
+  auto stmt = db_->Cached("SELECT value FROM aidsync_node WHERE key = 'schema_version'");
+  ASSIGN_OR_RETURN(bool row, stmt->Step());
+  int64_t stored = row ? std::stoll(std::string(stmt->ColumnText(0))) : 0;
+  if (stored >= schema_.version) return Status::OK();
+  {
+    ASSIGN_OR_RETURN(auto tx, Transaction::Begin(*db_));
+    RETURN_IF_ERROR(db_->Exec(kInternalSchema));
+    RETURN_IF_ERROR(CreateDomainTables(*db_, schema_));
+    RETURN_IF_ERROR(SetNodeValue(*db_, "schema_version", std::to_string(schema_.version)));
+    RETURN_IF_ERROR(tx->Commit());
+  }
+  // Changesets that named tables or columns the old schema lacked can now be
+  // materialized in full.
+  auto incomplete = db_->Cached("SELECT count(*) FROM aidsync_log WHERE complete = 0");
+  ASSIGN_OR_RETURN(bool has, incomplete->Step());
+  if (has && incomplete->ColumnInt(0) > 0) return Rebuild();
+  return Status::OK();
+}
+
+Status Replica::LoadIdentity() {
+  ASSIGN_OR_RETURN(Statement stmt, db_->Prepare("SELECT key, value FROM aidsync_node"));
+  std::map<std::string, std::string> kv;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    kv[std::string(stmt.ColumnText(0))] = std::string(stmt.ColumnText(1));
+  }
+  if (!kv.count("authority")) return Status::Corruption("the node table is incomplete");
+  identity_.key = key_.public_key();
+  identity_.name = kv["name"];
+  identity_.code = kv["code"];
+  identity_.scope = kv["scope"];
+  identity_.role = kv["role"] == "hub" ? Role::kHub : Role::kStation;
+  ASSIGN_OR_RETURN(identity_.authority, PublicKey::FromHex(kv["authority"]));
+  identity_.enrolled = kv.count("certificate") > 0;
+  return Status::OK();
+}
+
+Status Replica::InstallOwnCertificate(std::string_view cert_bytes) {
+  ASSIGN_OR_RETURN(Certificate cert, Certificate::Parse(cert_bytes, identity_.authority));
+  const CertificateFields& f = cert.fields();
+  if (!(f.node_key == identity_.key))
+    return Status::Unauthorized("the certificate is for node " + f.node_key.Hex() + ", not this node (" +
+                                identity_.key.Hex() + ")");
+  {
+    ASSIGN_OR_RETURN(auto tx, Transaction::Begin(*db_));
+    RETURN_IF_ERROR(SetNodeValue(*db_, "certificate", ToHex(cert.bytes())));
+    RETURN_IF_ERROR(SetNodeValue(*db_, "name", f.name));
+    RETURN_IF_ERROR(SetNodeValue(*db_, "code", f.code));
+    RETURN_IF_ERROR(SetNodeValue(*db_, "scope", f.scope));
+    RETURN_IF_ERROR(SetNodeValue(*db_, "role", RoleName(f.role)));
+    RETURN_IF_ERROR(tx->Commit());
+  }
+  RETURN_IF_ERROR(LoadIdentity());
+  return AddCertificate(cert.bytes()).status();
+}
+
+Result<bool> Replica::AddCertificate(std::string_view cert_bytes) {
+  ASSIGN_OR_RETURN(Certificate cert, Certificate::Parse(cert_bytes, identity_.authority));
+  const CertificateFields& f = cert.fields();
+  auto stmt = db_->Cached(
+      "INSERT INTO aidsync_certificates(node_key, code, name, role, scope, issued_at, cert) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(node_key) DO UPDATE SET "
+      "code = excluded.code, name = excluded.name, role = excluded.role, scope = excluded.scope, "
+      "issued_at = excluded.issued_at, cert = excluded.cert WHERE excluded.issued_at > issued_at");
+  stmt->BindBlob(1, f.node_key.view()).BindText(2, f.code).BindText(3, f.name).BindText(4, RoleName(f.role));
+  stmt->BindText(5, f.scope).Bind(6, f.issued_at_ms).BindBlob(7, cert.bytes());
+  RETURN_IF_ERROR(stmt->Run());
+  return db_->Changes() > 0;
+}
+
+Result<std::unique_ptr<LocalTransaction>> Replica::BeginLocal() {
+  if (!identity_.enrolled)
+    return Status::Unauthorized("this node has no certificate yet: run `aidsync install-cert FILE` or "
+                                "`aidsync join TOKEN` first");
+  ASSIGN_OR_RETURN(auto tx, Transaction::Begin(*db_));
+  return std::unique_ptr<LocalTransaction>(new LocalTransaction(*this, std::move(tx)));
+}
+
+Result<uint64_t> Replica::NextLocalHlc() {
+  auto read = db_->Cached("SELECT value FROM aidsync_node WHERE key = 'hlc'");
+  ASSIGN_OR_RETURN(bool row, read->Step());
+  uint64_t last = row ? static_cast<uint64_t>(read->ColumnInt(0)) : 0;
+  uint64_t next = clock_.Next(last);
+  auto write = db_->Cached("INSERT OR REPLACE INTO aidsync_node(key, value) VALUES ('hlc', ?)");
+  write->Bind(1, static_cast<int64_t>(next));
+  RETURN_IF_ERROR(write->Run());
+  return next;
+}
+
+}  // namespace aidsync
