@@ -1,1 +1,169 @@
-// placeholder
+// Inspection and exchange commands: status, conflicts, rebuild, bundle.
+#include <ctime>
+#include <iostream>
+
+#include "node/cli.h"
+#include "sync/bundle.h"
+
+namespace aidsync::cli {
+namespace {
+
+std::string IsoTime(int64_t ms) {
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+nlohmann::json StatusToJson(const ReplicaStatus& s) {
+  nlohmann::json forks = nlohmann::json::array();
+  for (const auto& f : s.forks)
+    forks.push_back({{"author", f.author}, {"author_key", f.author_key}, {"scope", f.scope},
+                     {"class", TableClassName(f.cls)}, {"seq", f.seq}});
+  nlohmann::json rejected = nlohmann::json::object();
+  for (const auto& [reason, n] : s.rejected) rejected[reason] = n;
+  return {
+      {"node",
+       {{"id", s.node.key.Hex()}, {"name", s.node.name}, {"code", s.node.code},
+        {"role", RoleName(s.node.role)}, {"scope", s.node.scope}, {"enrolled", s.node.enrolled}}},
+      {"log",
+       {{"own_changesets", s.own_changesets}, {"total_changesets", s.total_changesets},
+        {"held_changesets", s.held_changesets}}},
+      {"peers", nlohmann::json::array()},
+      {"conflicts_open", s.conflicts_open},
+      {"forks", forks},
+      {"rejected", rejected},
+      {"alerts", s.alerts},
+  };
+}
+
+void PrintStatus(const ReplicaStatus& s) {
+  std::cout << "node       " << s.node.name << " (" << s.node.code << "), " << RoleName(s.node.role) << ", scope "
+            << s.node.scope << (s.node.enrolled ? "" : ", NOT ENROLLED") << "\n";
+  std::cout << "key        " << s.node.key.Hex() << "\n";
+  std::cout << "log        " << s.own_changesets << " own changesets, " << s.total_changesets << " in all, "
+            << s.held_changesets << " held\n";
+  std::cout << "conflicts  " << s.conflicts_open << " open\n";
+  std::cout << "forks      " << s.forks.size() << "\n";
+  std::cout << "rejected   ";
+  if (s.rejected.empty()) std::cout << "none";
+  for (const auto& [reason, n] : s.rejected) std::cout << reason << "=" << n << " ";
+  std::cout << "\n";
+  std::cout << "alerts     " << (s.alerts.empty() ? "none" : std::to_string(s.alerts.size())) << "\n";
+  for (const auto& a : s.alerts) std::cout << "  - " << a << "\n";
+}
+
+nlohmann::json VersionToJson(const ConflictVersion& v) {
+  return {{"value", ValueToJson(v.value)}, {"author", v.author},       {"author_key", v.author_key},
+          {"time", IsoTime(v.time_ms)},    {"time_ms", v.time_ms},     {"changeset", v.changeset}};
+}
+
+struct JsonFlag {
+  bool json = false;
+};
+
+Status RunStatus(Context& ctx, const JsonFlag& a) {
+  ASSIGN_OR_RETURN(auto replica, ctx.OpenNode({.quick_check = true, .read_only = false}));
+  ASSIGN_OR_RETURN(ReplicaStatus s, replica->GetStatus());
+  if (a.json) {
+    PrintJson(StatusToJson(s));
+  } else {
+    PrintStatus(s);
+  }
+  return Status::OK();
+}
+
+Status RunConflicts(Context& ctx, const JsonFlag& a) {
+  ASSIGN_OR_RETURN(auto replica, ctx.OpenNode({.quick_check = false, .read_only = true}));
+  ASSIGN_OR_RETURN(std::vector<Conflict> conflicts, replica->Conflicts());
+  if (a.json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& c : conflicts) {
+      nlohmann::json losers = nlohmann::json::array();
+      for (const auto& l : c.losers) losers.push_back(VersionToJson(l));
+      out.push_back({{"table", c.table}, {"id", c.id}, {"column", c.column}, {"row_deleted", c.row_deleted},
+                     {"winner", c.winner ? VersionToJson(*c.winner) : nlohmann::json(nullptr)},
+                     {"losers", losers}});
+    }
+    PrintJson(out);
+    return Status::OK();
+  }
+  for (const auto& c : conflicts) {
+    std::cout << c.table << " " << c.id << " " << c.column << (c.row_deleted ? " (row deleted)" : "") << "\n";
+    auto line = [](const char* label, const ConflictVersion& v) {
+      std::cout << "  " << label << " " << v.value.ToDisplay() << "\t" << v.author << "\t" << IsoTime(v.time_ms)
+                << "\n";
+    };
+    if (c.winner) line("shown", *c.winner);
+    for (const auto& l : c.losers) line("other", l);
+  }
+  return Status::OK();
+}
+
+Status RunRebuild(Context& ctx, const JsonFlag&) {
+  ASSIGN_OR_RETURN(auto replica, ctx.OpenNode({.quick_check = true, .read_only = false}));
+  return replica->Rebuild();
+}
+
+struct BundleCreateArgs {
+  std::string code, out;
+};
+
+Status RunBundleCreate(Context& ctx, const BundleCreateArgs& a) {
+  ASSIGN_OR_RETURN(auto replica, ctx.OpenNode());
+  ASSIGN_OR_RETURN(BundleCreateSummary s, CreateBundle(*replica, a.code, a.out));
+  std::cout << s.changesets << " changesets and " << s.certificates << " certificates for station " << a.code
+            << " in " << a.out << "\n";
+  return Status::OK();
+}
+
+struct BundleApplyArgs {
+  std::string file;
+};
+
+Status RunBundleApply(Context& ctx, const BundleApplyArgs& a) {
+  ASSIGN_OR_RETURN(auto replica, ctx.OpenNode());
+  ASSIGN_OR_RETURN(BundleApplySummary s, ApplyBundle(*replica, a.file));
+  const ApplyReport& r = s.report;
+  std::cout << r.applied << " applied, " << r.duplicates << " already present, " << r.held << " held, "
+            << r.rejected << " rejected\n";
+  if (r.rejected > 0)
+    return Status::InvalidArgument(std::to_string(r.rejected) + " changesets were rejected; the first: " +
+                                   r.rejections.front());
+  if (r.held > 0)
+    return Status::Unavailable(std::to_string(r.held) +
+                               " changesets wait for earlier changesets of their chains that the bundle lacks");
+  return Status::OK();
+}
+
+}  // namespace
+
+void RegisterInspectCommands(CLI::App& app, Context& ctx) {
+  {
+    auto [cmd, a] = AddCommand<JsonFlag>(app, ctx, "status", "this node: log, conflicts, forks, rejections, alerts",
+                                      RunStatus);
+    cmd->add_flag("--json", a->json, "one JSON document");
+  }
+  {
+    auto [cmd, a] = AddCommand<JsonFlag>(app, ctx, "conflicts", "open conflicts with every version", RunConflicts);
+    cmd->add_flag("--json", a->json, "a JSON array");
+  }
+  AddCommand<JsonFlag>(app, ctx, "rebuild", "re-materialize the tables from the log", RunRebuild);
+  auto* bundle = app.add_subcommand("bundle", "changesets on a file, sealed to one station");
+  bundle->require_subcommand(1);
+  {
+    auto [cmd, a] = AddCommand<BundleCreateArgs>(*bundle, ctx, "create", "write what station CODE may see",
+                                              RunBundleCreate);
+    cmd->add_option("--for", a->code, "recipient station code")->required();
+    cmd->add_option("--out", a->out, "bundle file to create")->required();
+  }
+  {
+    auto [cmd, a] = AddCommand<BundleApplyArgs>(*bundle, ctx, "apply", "apply a bundle made for this node",
+                                             RunBundleApply);
+    cmd->add_option("FILE", a->file)->required();
+  }
+}
+
+}  // namespace aidsync::cli

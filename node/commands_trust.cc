@@ -1,1 +1,115 @@
-// placeholder
+// Trust and enrolment commands: authority init, init, enroll, install-cert.
+#include <iostream>
+
+#include "crypto/certificate.h"
+#include "node/cli.h"
+#include "schema/scope.h"
+
+namespace aidsync::cli {
+namespace {
+
+std::string AuthorityKeyPath(const std::string& dir) { return dir + "/authority.key"; }
+
+struct InitArgs {
+  std::string name, code, scope, authority, authority_key;
+  bool hub = false;
+};
+
+Status RunInit(Context& ctx, const InitArgs& a) {
+  NodeConfig config;
+  config.name = a.name;
+  config.code = a.code;
+  config.scope = a.scope;
+  config.role = a.hub ? Role::kHub : Role::kStation;
+  ASSIGN_OR_RETURN(config.authority, PublicKey::FromHex(a.authority));
+  if (a.hub != !a.authority_key.empty())
+    return Status::InvalidArgument("--hub and --authority-key go together: the hub holds the authority key");
+  std::optional<SigningKey> authority;
+  if (a.hub) {
+    ASSIGN_OR_RETURN(SigningKey key, SigningKey::Load(a.authority_key));
+    authority.emplace(std::move(key));
+  }
+  ASSIGN_OR_RETURN(PublicKey node_key,
+                   Replica::Create(ctx.data_dir, config, ctx.env, authority ? &*authority : nullptr));
+  if (authority) RETURN_IF_ERROR(authority->Save(AuthorityKeyPath(ctx.data_dir)));
+  std::cout << node_key.Hex() << "\n";
+  return Status::OK();
+}
+
+struct EnrollArgs {
+  std::string node_key, name, code, scope, out;
+};
+
+Status RunEnroll(Context& ctx, const EnrollArgs& a) {
+  ASSIGN_OR_RETURN(auto replica, ctx.OpenNode());
+  if (replica->identity().role != Role::kHub)
+    return Status::Unauthorized("only the county hub enrols stations");
+  ASSIGN_OR_RETURN(SigningKey authority, SigningKey::Load(AuthorityKeyPath(ctx.data_dir)));
+  CertificateFields fields;
+  ASSIGN_OR_RETURN(fields.node_key, PublicKey::FromHex(a.node_key));
+  fields.name = a.name;
+  fields.code = a.code;
+  fields.role = Role::kStation;
+  fields.scope = a.scope;
+  fields.issued_at_ms = ctx.env.clock->NowMillis();
+  RETURN_IF_ERROR(ValidateScope(a.scope));
+  if (!ScopeContains(replica->identity().scope, a.scope))
+    return Status::InvalidArgument("scope " + a.scope + " is outside the county " + replica->identity().scope);
+  ASSIGN_OR_RETURN(std::optional<Certificate> same_code, replica->CertificateByCode(a.code));
+  if (same_code && !(same_code->fields().node_key == fields.node_key))
+    return Status::AlreadyExists("station code " + a.code + " is already enrolled to another key (" +
+                                 same_code->fields().name + "); station codes number notices and must be unique");
+  ASSIGN_OR_RETURN(Certificate cert, Certificate::Issue(fields, authority));
+  RETURN_IF_ERROR(WriteFileAtomically(a.out, cert.bytes()));
+  return replica->RecordStation(cert);
+}
+
+}  // namespace
+
+void RegisterTrustCommands(CLI::App& app, Context& ctx) {
+  auto* authority = app.add_subcommand("authority", "the county authority key");
+  authority->require_subcommand(1);
+  auto* authority_init = authority->add_subcommand("init", "make the county authority key pair; prints its public key");
+  auto out = std::make_shared<std::string>();
+  authority_init->add_option("--out", *out, "file for the secret key (created 0600)")->required();
+  authority_init->callback([&ctx, out] {
+    ctx.run = [&ctx, out]() -> Status {
+      SigningKey key = SigningKey::Generate(*ctx.env.random);
+      RETURN_IF_ERROR(key.Save(*out));
+      std::cout << key.public_key().Hex() << "\n";
+      return Status::OK();
+    };
+  });
+
+  auto init = std::make_shared<InitArgs>();
+  auto* init_cmd = app.add_subcommand("init", "create this node; prints its public key");
+  init_cmd->add_option("--name", init->name, "station name, e.g. 城关镇工作站")->required();
+  init_cmd->add_option("--code", init->code, "station code, unique in the county")->required();
+  init_cmd->add_option("--scope", init->scope, "jurisdiction, e.g. 430123/05")->required();
+  init_cmd->add_option("--authority", init->authority, "county authority public key (64 hex)")->required();
+  init_cmd->add_flag("--hub", init->hub, "this node is the county hub");
+  init_cmd->add_option("--authority-key", init->authority_key, "authority secret key file (hub only)");
+  init_cmd->callback([&ctx, init] { ctx.run = [&ctx, init] { return RunInit(ctx, *init); }; });
+
+  auto enroll = std::make_shared<EnrollArgs>();
+  auto* enroll_cmd = app.add_subcommand("enroll", "on the hub: issue a station's certificate offline");
+  enroll_cmd->add_option("--node-key", enroll->node_key, "the station's public key (64 hex)")->required();
+  enroll_cmd->add_option("--name", enroll->name, "station name")->required();
+  enroll_cmd->add_option("--code", enroll->code, "station code")->required();
+  enroll_cmd->add_option("--scope", enroll->scope, "station jurisdiction")->required();
+  enroll_cmd->add_option("--out", enroll->out, "certificate file to write")->required();
+  enroll_cmd->callback([&ctx, enroll] { ctx.run = [&ctx, enroll] { return RunEnroll(ctx, *enroll); }; });
+
+  auto cert_file = std::make_shared<std::string>();
+  auto* install = app.add_subcommand("install-cert", "on a station: install the certificate from `enroll`");
+  install->add_option("CERTFILE", *cert_file, "certificate file")->required();
+  install->callback([&ctx, cert_file] {
+    ctx.run = [&ctx, cert_file]() -> Status {
+      ASSIGN_OR_RETURN(std::string bytes, ReadSmallFile(*cert_file, 64 * 1024));
+      ASSIGN_OR_RETURN(auto replica, ctx.OpenNode());
+      return replica->InstallOwnCertificate(bytes).WithContext(*cert_file);
+    };
+  });
+}
+
+}  // namespace aidsync::cli

@@ -1,1 +1,197 @@
-// placeholder
+#include "sync/bundle.h"
+
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+#include <fcntl.h>
+#include <kj/exception.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "crypto/sealed_stream.h"
+#include "schema/bundle.capnp.h"
+
+namespace aidsync {
+namespace {
+
+enum FrameTag : char { kHeader = 1, kCertificate = 2, kChangeset = 3 };
+constexpr uint32_t kBundleFormatVersion = 1;
+
+// Closes the FILE on every path.
+struct FileCloser {
+  void operator()(std::FILE* f) const {
+    if (f) std::fclose(f);
+  }
+};
+using File = std::unique_ptr<std::FILE, FileCloser>;
+
+std::string EncodeHeader(const Replica& replica, const std::string& recipient_code, int64_t now_ms) {
+  capnp::MallocMessageBuilder message;
+  auto h = message.initRoot<wire::BundleHeader>();
+  h.setFormatVersion(kBundleFormatVersion);
+  auto key = replica.identity().key.view();
+  h.setSenderKey(kj::arrayPtr(reinterpret_cast<const kj::byte*>(key.data()), key.size()));
+  h.setSenderCode(replica.identity().code);
+  h.setRecipientCode(recipient_code);
+  h.setCreatedAtMs(now_ms);
+  auto words = capnp::messageToFlatArray(message);
+  auto bytes = words.asBytes();
+  return std::string(1, kHeader) + std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+}
+
+struct Header {
+  std::string recipient_code;
+  std::string sender_code;
+};
+
+Result<Header> DecodeHeader(std::string_view frame) {
+  if (frame.empty() || frame[0] != kHeader) return Status::Corruption("bundle does not start with its header");
+  frame.remove_prefix(1);
+  if (frame.size() % 8 != 0 || frame.size() > 4096) return Status::Corruption("bundle header is malformed");
+  try {
+    auto words = kj::heapArray<capnp::word>(frame.size() / 8);
+    std::memcpy(words.begin(), frame.data(), frame.size());
+    capnp::ReaderOptions options;
+    options.traversalLimitInWords = 512;
+    options.nestingLimit = 4;
+    capnp::FlatArrayMessageReader reader(words, options);
+    auto h = reader.getRoot<wire::BundleHeader>();
+    if (h.getFormatVersion() != kBundleFormatVersion)
+      return Status::Corruption("bundle format version " + std::to_string(h.getFormatVersion()) +
+                                " is not supported by this aidsync");
+    return Header{h.getRecipientCode(), h.getSenderCode()};
+  } catch (const kj::Exception& e) {
+    return Status::Corruption(std::string("bundle header is malformed: ") + e.getDescription().cStr());
+  }
+}
+
+Result<File> OpenPrivateOutput(const std::string& path) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    if (errno == EEXIST) return Status::AlreadyExists(path + " already exists");
+    return Status::IOError("cannot create " + path + ": " + std::strerror(errno));
+  }
+  std::FILE* f = ::fdopen(fd, "wb");
+  if (f == nullptr) {
+    ::close(fd);
+    return Status::IOError("cannot open " + path + ": " + std::strerror(errno));
+  }
+  return File(f);
+}
+
+// Reads every frame; `fn` sees each after the header (tag byte included).
+Status ForEachFrame(Replica& replica, const std::string& path, const BundleReadOptions& options,
+                    const std::function<Status(std::string_view frame)>& fn) {
+  File in(std::fopen(path.c_str(), "rb"));
+  if (!in) {
+    if (errno == ENOENT) return Status::NotFound("no bundle at " + path);
+    return Status::IOError("cannot open bundle " + path + ": " + std::strerror(errno));
+  }
+  SealedStreamOptions sealed;
+  sealed.max_frame_bytes = options.max_frame_bytes;
+  auto reader = SealedStreamReader::Open(in.get(), replica.identity_key(), sealed);
+  if (!reader.ok())
+    return Status::Corruption("bundle " + path + " cannot be opened with this node's key (" +
+                              reader.status().message() + ")");
+  auto first = (*reader)->Next();
+  if (!first.ok()) return first.status().WithContext("bundle " + path);
+  if (!first->has_value()) return Status::Corruption("bundle " + path + " is empty");
+  std::string header_frame = std::move(**first);
+  ASSIGN_OR_RETURN(Header header, DecodeHeader(header_frame));
+  if (header.recipient_code != replica.identity().code)
+    return Status::InvalidArgument("bundle " + path + " was made for station " + header.recipient_code +
+                                   ", not this node (" + replica.identity().code + ")");
+  while (true) {
+    auto frame = (*reader)->Next();
+    if (!frame.ok()) return frame.status().WithContext("bundle " + path);
+    if (!frame->has_value()) return Status::OK();
+    RETURN_IF_ERROR(fn(**frame));
+  }
+}
+
+}  // namespace
+
+Result<BundleCreateSummary> CreateBundle(Replica& replica, const std::string& recipient_code,
+                                         const std::string& out_path) {
+  ASSIGN_OR_RETURN(std::optional<Certificate> recipient, replica.CertificateByCode(recipient_code));
+  if (!recipient) return Status::NotFound("no enrolled node with station code " + recipient_code + " is known here");
+  const std::string scope = recipient->fields().scope;
+  const std::string tmp = out_path + ".partial";
+  ::unlink(tmp.c_str());  // a leftover of an interrupted earlier attempt
+  ASSIGN_OR_RETURN(File out, OpenPrivateOutput(tmp));
+  BundleCreateSummary summary;
+  Status st = [&]() -> Status {
+    ASSIGN_OR_RETURN(auto writer,
+                     SealedStreamWriter::Start(out.get(), recipient->fields().node_key, *replica.env().random));
+    RETURN_IF_ERROR(writer->Write(EncodeHeader(replica, recipient_code, replica.env().clock->NowMillis())));
+    ASSIGN_OR_RETURN(std::vector<std::string> certs, replica.CertificatesVisibleTo(scope));
+    for (const auto& cert : certs) {
+      RETURN_IF_ERROR(writer->Write(std::string(1, kCertificate) + cert));
+      ++summary.certificates;
+    }
+    RETURN_IF_ERROR(replica.ForEachChangesetVisibleTo(scope, [&](std::string_view envelope) -> Status {
+      ++summary.changesets;
+      summary.bytes += static_cast<int64_t>(envelope.size());
+      return writer->Write(std::string(1, kChangeset) + std::string(envelope));
+    }));
+    RETURN_IF_ERROR(writer->Finish());
+    if (std::fflush(out.get()) != 0 || ::fsync(::fileno(out.get())) != 0)
+      return Status::IOError("cannot write " + tmp + ": " + std::strerror(errno));
+    return Status::OK();
+  }();
+  out.reset();
+  if (st.ok() && ::link(tmp.c_str(), out_path.c_str()) != 0) {
+    st = errno == EEXIST ? Status::AlreadyExists(out_path + " already exists")
+                         : Status::IOError("cannot create " + out_path + ": " + std::strerror(errno));
+  }
+  ::unlink(tmp.c_str());
+  if (!st.ok()) return st;
+  return summary;
+}
+
+Result<BundleApplySummary> ApplyBundle(Replica& replica, const std::string& path,
+                                       const BundleReadOptions& options) {
+  // Pass 1: authenticate the whole stream, so a damaged bundle changes nothing.
+  RETURN_IF_ERROR(ForEachFrame(replica, path, options, [](std::string_view frame) -> Status {
+    if (frame.empty() || (frame[0] != kCertificate && frame[0] != kChangeset))
+      return Status::Corruption("bundle holds a frame of unknown kind");
+    return Status::OK();
+  }));
+  // Pass 2: apply, in bounded batches.
+  BundleApplySummary summary;
+  std::vector<std::string> batch;
+  auto flush = [&]() -> Status {
+    if (batch.empty()) return Status::OK();
+    ASSIGN_OR_RETURN(ApplyReport r, replica.ApplyRemote(batch));
+    batch.clear();
+    ApplyReport& total = summary.report;
+    total.applied += r.applied;
+    total.duplicates += r.duplicates;
+    total.held += r.held;
+    total.rejected += r.rejected;
+    for (auto& s : r.rejections) total.rejections.push_back(std::move(s));
+    return Status::OK();
+  };
+  RETURN_IF_ERROR(ForEachFrame(replica, path, options, [&](std::string_view frame) -> Status {
+    if (frame[0] == kCertificate) {
+      RETURN_IF_ERROR(flush());  // certificates vouch for the changesets after them
+      auto added = replica.AddCertificate(frame.substr(1));
+      if (!added.ok()) {
+        ++summary.certificates_rejected;
+      } else if (*added) {
+        ++summary.report.certificates;
+      }
+      return Status::OK();
+    }
+    batch.emplace_back(frame.substr(1));
+    if (batch.size() >= options.batch_changesets) return flush();
+    return Status::OK();
+  }));
+  RETURN_IF_ERROR(flush());
+  return summary;
+}
+
+}  // namespace aidsync

@@ -124,6 +124,20 @@ Status LocalTransaction::Delete(const std::string& table, const std::string& id)
   return AddRowOp(*def, stored->scope, id, true, {});
 }
 
+Status LocalTransaction::Resolve(const std::string& table, const std::string& id, const std::string& column,
+                                 const std::string& text_value) {
+  const TableDef* def = replica_.schema_.FindTable(table);
+  if (def == nullptr) return Status::NotFound("table '" + table + "' is not in the schema");
+  ASSIGN_OR_RETURN(std::optional<StoredRow> stored, LoadRowMeta(*replica_.db_, table, id));
+  if (!stored) return Status::NotFound("no row " + table + "/" + id);
+  if (stored->meta.deleted) {
+    if (def->cls == TableClass::kReference && replica_.identity_.role != Role::kHub)
+      return Status::Unauthorized("table '" + table + "' is reference data: only the county hub writes it");
+    return AddRowOp(*def, stored->scope, id, true, {});
+  }
+  return Put(table, id, std::nullopt, {{column, text_value}}).status();
+}
+
 Result<LocalTransaction::Pending*> LocalTransaction::PendingFor(const std::string& scope, TableClass cls) {
   auto [it, inserted] = pending_.try_emplace(ChainKey{scope, cls});
   if (inserted) {

@@ -59,6 +59,13 @@ class LocalTransaction {
   // NotFound if the row does not exist or is already deleted.
   Status Delete(const std::string& table, const std::string& id);
 
+  // Closes the open conflicts of a field (DESIGN 3): an ordinary new write of
+  // `text_value` over every head. On a deleted row, whose conflicts are edits
+  // the delete did not see, it deletes again over those edits (the row stays
+  // deleted; `text_value` is then unused). NotFound if no such row is known.
+  Status Resolve(const std::string& table, const std::string& id, const std::string& column,
+                 const std::string& text_value);
+
   // Seals the remaining changesets, checks the domain rules over every row
   // written and commits. RuleViolation naming the row and rule if a rule
   // refuses; IOError (disk full, ...) if the commit fails. Either way nothing

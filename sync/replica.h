@@ -204,6 +204,9 @@ class Replica {
   Status Rebuild();
 
   const Env& env() const { return env_; }
+  // This node's identity key, for opening bundles sealed to it. Never log it
+  // or let it leave the process.
+  const SigningKey& identity_key() const { return key_; }
   const std::string& dir() const { return dir_; }
 
  private:

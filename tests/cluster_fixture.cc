@@ -1,0 +1,253 @@
+#include "tests/cluster_fixture.h"
+
+#include <stdlib.h>
+
+#include <cstring>
+#include <filesystem>
+#include <sstream>
+
+namespace aidsync::testing {
+
+TempDir::TempDir() {
+  char tmpl[] = "/tmp/aidsync-test-XXXXXX";
+  char* made = ::mkdtemp(tmpl);
+  REQUIRE(made != nullptr);
+  path_ = made;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+uint64_t SeededRandom::Next() {
+  std::lock_guard<std::mutex> lock(mu_);
+  uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+void SeededRandom::Fill(void* buf, size_t len) {
+  auto* out = static_cast<uint8_t*>(buf);
+  while (len > 0) {
+    uint64_t word = Next();
+    size_t n = len < sizeof word ? len : sizeof word;
+    std::memcpy(out, &word, n);
+    out += n;
+    len -= n;
+  }
+}
+
+Cluster::Cluster(uint64_t seed, int64_t start_ms)
+    : random_(seed), authority_(SigningKey::Generate(random_)), start_ms_(start_ms) {
+  Node& hub = NewNode(start_ms);
+  NodeConfig config;
+  config.name = kHubName;
+  config.code = kHubCode;
+  config.scope = kCountyScope;
+  config.role = Role::kHub;
+  config.authority = authority_.public_key();
+  REQUIRE_OK(Replica::Create(hub.dir, config, hub.env, &authority_));
+  auto opened = Replica::Open(hub.dir, hub.env);
+  REQUIRE_OK(opened);
+  hub.replica = std::move(opened).value();
+  auto cert = hub.replica->CertificateByKey(hub.replica->identity().key);
+  REQUIRE_OK(cert);
+  REQUIRE(cert->has_value());
+  certs_.emplace_back(&hub, **cert);
+}
+
+Node& Cluster::NewNode(int64_t start_ms) {
+  auto node = std::make_unique<Node>();
+  node->dir = dir_.path() + "/node" + std::to_string(nodes_.size());
+  node->clock = std::make_unique<TestClock>(start_ms);
+  node->env.clock = node->clock.get();
+  node->env.random = &random_;
+  nodes_.push_back(std::move(node));
+  return *nodes_.back();
+}
+
+Node& Cluster::AddStation(const std::string& name, const std::string& code, const std::string& scope,
+                          bool enrol_at_hub) {
+  Node& node = NewNode(start_ms_);
+  NodeConfig config;
+  config.name = name;
+  config.code = code;
+  config.scope = scope;
+  config.role = Role::kStation;
+  config.authority = authority_.public_key();
+  auto key = Replica::Create(node.dir, config, node.env);
+  REQUIRE_OK(key);
+  auto opened = Replica::Open(node.dir, node.env);
+  REQUIRE_OK(opened);
+  node.replica = std::move(opened).value();
+
+  CertificateFields fields;
+  fields.node_key = *key;
+  fields.name = name;
+  fields.code = code;
+  fields.role = Role::kStation;
+  fields.scope = scope;
+  fields.issued_at_ms = node.clock->NowMillis();
+  auto cert = Certificate::Issue(fields, authority_);
+  REQUIRE_OK(cert);
+  REQUIRE_OK(node.replica->InstallOwnCertificate(cert->bytes()));
+  if (enrol_at_hub) REQUIRE_OK(hub()->RecordStation(*cert));
+  certs_.emplace_back(&node, *cert);
+  return node;
+}
+
+const Certificate& Cluster::CertificateOf(const Node& node) const {
+  for (const auto& [n, cert] : certs_)
+    if (n == &node) return cert;
+  FAIL("node has no certificate");
+  return certs_.front().second;
+}
+
+SigningKey Cluster::KeyOf(const Node& node) const {
+  auto key = SigningKey::Load(node.dir + "/node.key");
+  REQUIRE_OK(key);
+  return std::move(key).value();
+}
+
+void Cluster::Reopen(Node& node) {
+  node.replica.reset();
+  auto opened = Replica::Open(node.dir, node.env);
+  REQUIRE_OK(opened);
+  node.replica = std::move(opened).value();
+}
+
+Result<ApplyReport> Exchange(Replica& from, Replica& to) {
+  ASSIGN_OR_RETURN(std::vector<std::string> certs, from.CertificatesVisibleTo(to.identity().scope));
+  for (const auto& cert : certs) RETURN_IF_ERROR(to.AddCertificate(cert).status());
+  std::vector<std::string> batch = EnvelopesVisibleTo(from, to.identity().scope);
+  return to.ApplyRemote(batch);
+}
+
+void ExchangeBoth(Replica& a, Replica& b) {
+  auto ab = Exchange(a, b);
+  REQUIRE_OK(ab);
+  CHECK(ab->rejected == 0);
+  auto ba = Exchange(b, a);
+  REQUIRE_OK(ba);
+  CHECK(ba->rejected == 0);
+}
+
+std::vector<std::string> EnvelopesVisibleTo(Replica& replica, const std::string& scope) {
+  std::vector<std::string> out;
+  REQUIRE_OK(replica.ForEachChangesetVisibleTo(scope, [&](std::string_view envelope) {
+    out.emplace_back(envelope);
+    return Status::OK();
+  }));
+  return out;
+}
+
+std::vector<std::string> OwnEnvelopes(Replica& replica) {
+  auto result = replica.Query("SELECT hex(envelope) FROM aidsync_log WHERE author = x'" +
+                              replica.identity().key.Hex() + "' ORDER BY id");
+  REQUIRE_OK(result);
+  std::vector<std::string> out;
+  for (const auto& row : result->rows) {
+    auto bytes = FromHex(row.at(0).ToDisplay());
+    REQUIRE_OK(bytes);
+    out.push_back(*bytes);
+  }
+  return out;
+}
+
+namespace {
+
+std::string ValueText(const Value& v) {
+  if (v.is_null()) return "NULL";
+  if (std::holds_alternative<int64_t>(v.v)) return "i:" + v.ToDisplay();
+  if (std::holds_alternative<double>(v.v)) return "r:" + v.ToDisplay();
+  return "'" + v.ToDisplay() + "'";
+}
+
+std::string RowText(const Row& row) {
+  std::string out;
+  for (const auto& [column, value] : row) out += (out.empty() ? "" : " ") + column + "=" + ValueText(value);
+  return out;
+}
+
+std::string VersionText(const ConflictVersion& v) {
+  return ValueText(v.value) + " by " + v.author + " [" + v.author_key.substr(0, 12) + "] at " +
+         std::to_string(v.time_ms) + " cs " + v.changeset.substr(0, 12);
+}
+
+}  // namespace
+
+std::vector<std::string> ListText(Replica& replica, const std::string& table) {
+  auto rows = replica.List(table);
+  REQUIRE_OK(rows);
+  std::vector<std::string> out;
+  for (const auto& row : *rows) out.push_back(RowText(row));
+  return out;
+}
+
+std::string DumpTables(Replica& replica) {
+  std::ostringstream out;
+  for (const auto& table : replica.schema().tables) {
+    out << "[" << table.name << "]\n";
+    for (const auto& line : ListText(replica, table.name)) out << line << "\n";
+  }
+  return out.str();
+}
+
+std::string DumpConflicts(Replica& replica) {
+  auto conflicts = replica.Conflicts();
+  REQUIRE_OK(conflicts);
+  std::ostringstream out;
+  for (const auto& c : *conflicts) {
+    out << c.table << "/" << c.id << "." << c.column << (c.row_deleted ? " (row deleted)" : "") << "\n";
+    if (c.winner) out << "  winner " << VersionText(*c.winner) << "\n";
+    for (const auto& loser : c.losers) out << "  loser  " << VersionText(loser) << "\n";
+  }
+  return out.str();
+}
+
+std::string Dump(Replica& replica) { return DumpTables(replica) + "[conflicts]\n" + DumpConflicts(replica); }
+
+std::optional<Value> Field(Replica& replica, const std::string& table, const std::string& id,
+                           const std::string& column) {
+  auto row = replica.Get(table, id);
+  REQUIRE_OK(row);
+  if (!row->has_value()) return std::nullopt;
+  for (const auto& [name, value] : **row)
+    if (name == column) return value;
+  FAIL("no column " << column << " in " << table);
+  return std::nullopt;
+}
+
+Result<CommitSummary> PutRowSummary(Replica& replica, const std::string& table, std::optional<std::string> id,
+                                    const TextValues& values, std::string* out_id,
+                                    std::optional<std::string> scope) {
+  ASSIGN_OR_RETURN(auto tx, replica.BeginLocal());
+  ASSIGN_OR_RETURN(std::string row_id, tx->Put(table, std::move(id), std::move(scope), values));
+  if (out_id) *out_id = row_id;
+  return tx->Commit();
+}
+
+Result<std::string> PutRow(Replica& replica, const std::string& table, std::optional<std::string> id,
+                           const TextValues& values, std::optional<std::string> scope) {
+  std::string row_id;
+  ASSIGN_OR_RETURN(CommitSummary summary, PutRowSummary(replica, table, std::move(id), values, &row_id,
+                                                        std::move(scope)));
+  (void)summary;
+  return row_id;
+}
+
+Status DeleteRow(Replica& replica, const std::string& table, const std::string& id) {
+  ASSIGN_OR_RETURN(auto tx, replica.BeginLocal());
+  RETURN_IF_ERROR(tx->Delete(table, id));
+  return tx->Commit().status();
+}
+
+int64_t TotalChangesets(Replica& replica) {
+  auto status = replica.GetStatus();
+  REQUIRE_OK(status);
+  return status->total_changesets;
+}
+
+}  // namespace aidsync::testing

@@ -1,0 +1,188 @@
+// Test helpers for the replica core: a temp dir, a settable clock, a seeded
+// random source, and a small cluster (a hub and enrolled stations) whose nodes
+// exchange changesets in process, the way a sync session or a bundle would.
+#pragma once
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "base/env.h"
+#include "base/status.h"
+#include "crypto/certificate.h"
+#include "crypto/keys.h"
+#include "sync/changeset.h"
+#include "sync/local_write.h"
+#include "sync/replica.h"
+
+namespace aidsync::testing {
+
+inline std::string StatusText(const Status& s) { return s.ToString(); }
+template <typename T>
+std::string StatusText(const Result<T>& r) {
+  return r.status().ToString();
+}
+
+// REQUIRE that a Status or Result is ok, printing the status when it is not.
+#define REQUIRE_OK(expr)                                       \
+  do {                                                         \
+    const auto& _aidsync_r = (expr);                           \
+    INFO(::aidsync::testing::StatusText(_aidsync_r));          \
+    REQUIRE(_aidsync_r.ok());                                  \
+  } while (0)
+
+// REQUIRE that a Status or Result failed with `code`.
+#define REQUIRE_CODE(expr, code)                               \
+  do {                                                         \
+    const auto& _aidsync_r = (expr);                           \
+    INFO(::aidsync::testing::StatusText(_aidsync_r));          \
+    REQUIRE(::aidsync::testing::CodeOf(_aidsync_r) == (code)); \
+  } while (0)
+
+inline Status::Code CodeOf(const Status& s) { return s.code(); }
+template <typename T>
+Status::Code CodeOf(const Result<T>& r) {
+  return r.status().code();
+}
+
+// A directory made with mkdtemp under /tmp, removed with its content on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// 2024-06-15 12:00:00 UTC: mid-year in every time zone.
+constexpr int64_t kDefaultStartMs = 1718452800000;
+
+// A wall clock the test sets and advances. Thread-safe.
+class TestClock final : public Clock {
+ public:
+  explicit TestClock(int64_t now_ms = kDefaultStartMs) : now_(now_ms) {}
+  int64_t NowMillis() override { return now_.load(); }
+  void Set(int64_t ms) { now_.store(ms); }
+  void Advance(int64_t ms) { now_.fetch_add(ms); }
+
+ private:
+  std::atomic<int64_t> now_;
+};
+
+// Deterministic random bytes (splitmix64). Thread-safe.
+class SeededRandom final : public RandomSource {
+ public:
+  explicit SeededRandom(uint64_t seed) : state_(seed) {}
+  void Fill(void* buf, size_t len) override;
+  uint64_t Next();
+  // Uniform in [0, n).
+  uint64_t Uniform(uint64_t n) { return n == 0 ? 0 : Next() % n; }
+  bool Chance(double p) { return static_cast<double>(Next() >> 11) / 9007199254740992.0 < p; }
+
+ private:
+  std::mutex mu_;
+  uint64_t state_;
+};
+
+// One node of a cluster: its data dir, its own wall clock and its replica.
+struct Node {
+  std::string dir;
+  std::unique_ptr<TestClock> clock;
+  Env env;
+  std::unique_ptr<Replica> replica;
+  Replica* operator->() { return replica.get(); }
+  Replica& operator*() { return *replica; }
+};
+
+constexpr const char* kCountyScope = "430123";
+constexpr const char* kHubCode = "0500";
+constexpr const char* kHubName = "县法律援助中心";
+
+// A county: the authority key, a hub at "430123" (code 0500) and stations
+// added with AddStation. Setup failures fail the running test case.
+class Cluster {
+ public:
+  explicit Cluster(uint64_t seed = 1, int64_t start_ms = kDefaultStartMs);
+
+  Node& hub() { return *nodes_.front(); }
+  // Creates a station, has the authority certify it and installs the
+  // certificate; when `enrol_at_hub`, the hub records it (stations row and
+  // trust store) as enrolment does.
+  Node& AddStation(const std::string& name, const std::string& code, const std::string& scope,
+                   bool enrol_at_hub = true);
+  // A node's certificate as issued at enrolment.
+  const Certificate& CertificateOf(const Node& node) const;
+  // The node's private identity key, read from its data dir.
+  SigningKey KeyOf(const Node& node) const;
+  // Reopens a node's replica (a fresh Replica::Open on the same data dir).
+  void Reopen(Node& node);
+
+  const SigningKey& authority() const { return authority_; }
+  SeededRandom& random() { return random_; }
+  const std::string& root() const { return dir_.path(); }
+  std::vector<std::unique_ptr<Node>>& nodes() { return nodes_; }
+
+ private:
+  Node& NewNode(int64_t start_ms);
+
+  TempDir dir_;
+  SeededRandom random_;
+  SigningKey authority_;
+  int64_t start_ms_;
+  std::vector<std::unique_ptr<Node>> nodes_;
+  std::vector<std::pair<const Node*, Certificate>> certs_;
+};
+
+// What `to` may receive from `from`: first `from`'s certificates, then every
+// changeset `from` holds that `to`'s scope may see, in `from`'s log order,
+// applied in one batch. Returns the apply report.
+Result<ApplyReport> Exchange(Replica& from, Replica& to);
+// Exchange both ways, `a` to `b` first.
+void ExchangeBoth(Replica& a, Replica& b);
+
+// Every envelope in `replica`'s log that a node at `scope` may see, in log order.
+std::vector<std::string> EnvelopesVisibleTo(Replica& replica, const std::string& scope);
+// The envelopes `replica` authored itself, in log order.
+std::vector<std::string> OwnEnvelopes(Replica& replica);
+
+// Canonical text of every replicated table (List of each table of schema()).
+std::string DumpTables(Replica& replica);
+// Canonical text of Conflicts(): table, id, column, winner and losers with
+// value, author name, author key, time and changeset id.
+std::string DumpConflicts(Replica& replica);
+// Both of the above.
+std::string Dump(Replica& replica);
+
+// Rows of `table` as text, one per row.
+std::vector<std::string> ListText(Replica& replica, const std::string& table);
+// The value of `column` of row `id`, or nullopt if the row is absent.
+std::optional<Value> Field(Replica& replica, const std::string& table, const std::string& id,
+                           const std::string& column);
+
+using TextValues = std::vector<std::pair<std::string, std::string>>;
+
+// One local transaction with one Put; returns the row id or the first failure
+// (of BeginLocal, Put or Commit).
+Result<std::string> PutRow(Replica& replica, const std::string& table, std::optional<std::string> id,
+                           const TextValues& values, std::optional<std::string> scope = std::nullopt);
+// Same, returning the CommitSummary as well.
+Result<CommitSummary> PutRowSummary(Replica& replica, const std::string& table, std::optional<std::string> id,
+                                    const TextValues& values, std::string* out_id = nullptr,
+                                    std::optional<std::string> scope = std::nullopt);
+// One local transaction with one Delete.
+Status DeleteRow(Replica& replica, const std::string& table, const std::string& id);
+
+int64_t TotalChangesets(Replica& replica);
+
+}  // namespace aidsync::testing
