@@ -28,6 +28,8 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::string what = e.what();
+    if (app.get_subcommands().empty() && !app.remaining().empty())
+      what = "unknown command '" + app.remaining().front() + "'";
     for (char& c : what)
       if (c == '\n') c = ' ';
     std::cerr << "aidsync: " << what << " (see `aidsync --help`)\n";

@@ -132,7 +132,8 @@ Result<BundleCreateSummary> CreateBundle(Replica& replica, const std::string& re
       RETURN_IF_ERROR(writer->Write(std::string(1, kCertificate) + cert));
       ++summary.certificates;
     }
-    RETURN_IF_ERROR(replica.ForEachChangesetVisibleTo(scope, [&](std::string_view envelope) -> Status {
+    const PublicKey recipient_key = recipient->fields().node_key;
+    RETURN_IF_ERROR(replica.ForEachChangesetVisibleTo(scope, recipient_key, [&](std::string_view envelope) -> Status {
       ++summary.changesets;
       summary.bytes += static_cast<int64_t>(envelope.size());
       return writer->Write(std::string(1, kChangeset) + std::string(envelope));

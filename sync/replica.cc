@@ -220,9 +220,15 @@ Result<std::optional<Certificate>> Replica::CertificateByKey(const PublicKey& ke
   return std::optional<Certificate>(std::move(cert));
 }
 
-Status Replica::ForEachChangesetVisibleTo(const std::string& scope,
+Status Replica::ForEachChangesetVisibleTo(const std::string& scope, const std::optional<PublicKey>& skip_author,
                                           const std::function<aidsync::Status(std::string_view)>& fn) {
-  ASSIGN_OR_RETURN(Statement stmt, db_->Prepare("SELECT scope, class, envelope FROM aidsync_log ORDER BY id"));
+  ASSIGN_OR_RETURN(Statement stmt, db_->Prepare(
+      "SELECT scope, class, envelope FROM aidsync_log WHERE author IS NOT ? ORDER BY id"));
+  if (skip_author) {
+    stmt.BindBlob(1, skip_author->view());
+  } else {
+    stmt.BindNull(1);
+  }
   while (true) {
     ASSIGN_OR_RETURN(bool row, stmt.Step());
     if (!row) break;

@@ -192,8 +192,9 @@ class Replica {
 
   // Calls fn(envelope) for every changeset in the log that a node with scope
   // `scope` may see (reference changesets at or above it, case changesets at
-  // or below it), in log order, which keeps every chain in order.
-  Status ForEachChangesetVisibleTo(const std::string& scope,
+  // or below it), in log order, which keeps every chain in order. Changesets
+  // by `skip_author` (the recipient itself, which has them) are left out.
+  Status ForEachChangesetVisibleTo(const std::string& scope, const std::optional<PublicKey>& skip_author,
                                    const std::function<Status(std::string_view envelope)>& fn);
   // Certificates of every author of changesets visible to `scope`, and the hub's.
   Result<std::vector<std::string>> CertificatesVisibleTo(const std::string& scope);

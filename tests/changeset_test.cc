@@ -1,0 +1,464 @@
+// Tests for sync/changeset.h (signing, decoding untrusted bytes, the flow
+// rule), sync/row_meta.h (the per-row metadata blob) and sync/values.h.
+#include "sync/changeset.h"
+
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <string>
+
+#include "schema/changeset.capnp.h"
+#include "sync/row_meta.h"
+#include "sync/values.h"
+#include "tests/cluster_fixture.h"
+
+namespace aidsync {
+namespace {
+
+using testing::SeededRandom;
+
+Digest DigestOf(const std::string& text) { return ComputeDigest("test", text); }
+
+// A small changeset with every kind of value, a delete and a dependency.
+ChangesetContent SampleContent(const PublicKey& author) {
+  ChangesetContent c;
+  c.author = author;
+  c.scope = "430123/05";
+  c.cls = TableClass::kCase;
+  c.seq = 2;
+  c.prev = DigestOf("prev");
+  c.hlc = (uint64_t{1718452800000} << 16) | 3;
+  c.schema_version = 1;
+  c.deps = {DigestOf("dep0")};
+  TableOpsList consultations{"consultations", {"channel", "topic", "summary"}, {}};
+  RowOp written{"row-1", false, {}};
+  written.fields.push_back(FieldWriteOp{1, {0}, false, Value::Text("劳动争议 — 工资")});
+  written.fields.push_back(FieldWriteOp{2, {}, false, Value::Null()});
+  RowOp deleted{"row-2", true, {}};
+  deleted.fields.push_back(FieldWriteOp{0, {0}, true, Value::Null()});
+  consultations.rows = {written, deleted};
+  TableOpsList visits{"return_visits", {"satisfaction", "note"}, {}};
+  RowOp visit{"row-3", false, {}};
+  visit.fields.push_back(FieldWriteOp{0, {}, false, Value::Integer(-5)});
+  visit.fields.push_back(FieldWriteOp{1, {}, false, Value::Real(-2.5)});
+  visits.rows = {visit};
+  c.tables = {consultations, visits};
+  return c;
+}
+
+struct Signer {
+  SeededRandom random{7};
+  SigningKey key = SigningKey::Generate(random);
+  SigningKey other = SigningKey::Generate(random);
+};
+
+std::string BodyOf(const std::string& envelope) {
+  auto words = kj::heapArray<capnp::word>(envelope.size() / 8);
+  std::memcpy(words.begin(), envelope.data(), envelope.size());
+  capnp::FlatArrayMessageReader reader(words);
+  auto body = reader.getRoot<wire::SignedChangeset>().getBody();
+  return std::string(reinterpret_cast<const char*>(body.begin()), body.size());
+}
+
+std::string EnvelopeOf(const std::string& body, const Signature& sig) {
+  capnp::MallocMessageBuilder message;
+  auto env = message.initRoot<wire::SignedChangeset>();
+  env.setBody(kj::arrayPtr(reinterpret_cast<const kj::byte*>(body.data()), body.size()));
+  env.setSignature(kj::arrayPtr(sig.data(), sig.size()));
+  auto bytes = capnp::messageToFlatArray(message);
+  return std::string(reinterpret_cast<const char*>(bytes.asBytes().begin()), bytes.asBytes().size());
+}
+
+}  // namespace
+
+TEST_CASE("changeset sign/decode round trip keeps every field", "[changeset]") {
+  Signer s;
+  ChangesetContent in = SampleContent(s.key.public_key());
+  auto signed_cs = SignChangeset(in, s.key);
+  REQUIRE_OK(signed_cs);
+  CHECK(signed_cs->envelope.size() % 8 == 0);
+  CHECK(signed_cs->id == ComputeDigest(kChangesetContext, BodyOf(signed_cs->envelope)));
+
+  Digest id;
+  auto out = DecodeChangeset(signed_cs->envelope, &id);
+  REQUIRE_OK(out);
+  CHECK(id == signed_cs->id);
+  CHECK(out->author == in.author);
+  CHECK(out->scope == in.scope);
+  CHECK(out->cls == in.cls);
+  CHECK(out->seq == in.seq);
+  REQUIRE(out->prev.has_value());
+  CHECK(*out->prev == *in.prev);
+  CHECK(out->hlc == in.hlc);
+  CHECK(out->schema_version == in.schema_version);
+  CHECK(out->deps == in.deps);
+  REQUIRE(out->tables.size() == in.tables.size());
+  for (size_t t = 0; t < in.tables.size(); ++t) {
+    const auto& a = in.tables[t];
+    const auto& b = out->tables[t];
+    CHECK(b.name == a.name);
+    CHECK(b.columns == a.columns);
+    REQUIRE(b.rows.size() == a.rows.size());
+    for (size_t r = 0; r < a.rows.size(); ++r) {
+      CHECK(b.rows[r].id == a.rows[r].id);
+      CHECK(b.rows[r].deleted == a.rows[r].deleted);
+      REQUIRE(b.rows[r].fields.size() == a.rows[r].fields.size());
+      for (size_t f = 0; f < a.rows[r].fields.size(); ++f) {
+        const auto& fa = a.rows[r].fields[f];
+        const auto& fb = b.rows[r].fields[f];
+        CHECK(fb.column == fa.column);
+        CHECK(fb.overwrites == fa.overwrites);
+        CHECK(fb.tombstone == fa.tombstone);
+        CHECK(fb.value == fa.value);
+      }
+    }
+  }
+}
+
+TEST_CASE("changeset with seq 1 has no predecessor and the same content signs to the same id", "[changeset]") {
+  Signer s;
+  ChangesetContent in = SampleContent(s.key.public_key());
+  in.seq = 1;
+  in.prev.reset();
+  auto a = SignChangeset(in, s.key);
+  auto b = SignChangeset(in, s.key);
+  REQUIRE_OK(a);
+  REQUIRE_OK(b);
+  CHECK(a->id == b->id);
+  Digest id;
+  auto out = DecodeChangeset(a->envelope, &id);
+  REQUIRE_OK(out);
+  CHECK_FALSE(out->prev.has_value());
+
+  in.hlc += 1;
+  auto c = SignChangeset(in, s.key);
+  REQUIRE_OK(c);
+  CHECK_FALSE(c->id == a->id);
+}
+
+TEST_CASE("changeset whose seq and predecessor disagree is refused as corrupt", "[changeset]") {
+  Signer s;
+  ChangesetContent first = SampleContent(s.key.public_key());
+  first.seq = 1;  // but prev is set
+  auto a = SignChangeset(first, s.key);
+  REQUIRE_OK(a);
+  Digest id;
+  REQUIRE_CODE(DecodeChangeset(a->envelope, &id), Status::Code::kCorruption);
+
+  ChangesetContent later = SampleContent(s.key.public_key());
+  later.prev.reset();  // seq 2 without prev
+  auto b = SignChangeset(later, s.key);
+  REQUIRE_OK(b);
+  REQUIRE_CODE(DecodeChangeset(b->envelope, &id), Status::Code::kCorruption);
+}
+
+TEST_CASE("changeset: every single-byte flip of an envelope makes decoding fail", "[changeset]") {
+  Signer s;
+  ChangesetContent in = SampleContent(s.key.public_key());
+  in.tables.resize(1);
+  in.tables[0].rows.resize(1);
+  auto signed_cs = SignChangeset(in, s.key);
+  REQUIRE_OK(signed_cs);
+  const std::string& envelope = signed_cs->envelope;
+  Digest id;
+  REQUIRE_OK(DecodeChangeset(envelope, &id));
+  int checked = 0;
+  for (uint8_t mask : {uint8_t{0x01}, uint8_t{0x80}, uint8_t{0xff}}) {
+    for (size_t i = 0; i < envelope.size(); ++i) {
+      std::string bad = envelope;
+      bad[i] = static_cast<char>(static_cast<uint8_t>(bad[i]) ^ mask);
+      Digest bad_id;
+      auto decoded = DecodeChangeset(bad, &bad_id);
+      INFO("byte " << i << " of " << envelope.size() << " xor " << int(mask));
+      REQUIRE_FALSE(decoded.ok());
+      REQUIRE((decoded.status().code() == Status::Code::kCorruption ||
+               decoded.status().code() == Status::Code::kBadSignature));
+      ++checked;
+    }
+  }
+  CHECK(checked == static_cast<int>(3 * envelope.size()));
+}
+
+TEST_CASE("changeset: truncated or extended envelopes are refused as corrupt", "[changeset]") {
+  Signer s;
+  auto signed_cs = SignChangeset(SampleContent(s.key.public_key()), s.key);
+  REQUIRE_OK(signed_cs);
+  const std::string& envelope = signed_cs->envelope;
+  for (size_t n = 0; n < envelope.size(); ++n) {
+    Digest id;
+    auto decoded = DecodeChangeset(std::string_view(envelope).substr(0, n), &id);
+    INFO("prefix of " << n << " bytes");
+    REQUIRE_CODE(decoded, Status::Code::kCorruption);
+  }
+  Digest id;
+  REQUIRE_CODE(DecodeChangeset(envelope + std::string(8, '\0'), &id), Status::Code::kCorruption);
+  REQUIRE_CODE(DecodeChangeset(envelope + "x", &id), Status::Code::kCorruption);
+}
+
+TEST_CASE("changeset over the size limit is refused when signing and when decoding", "[changeset]") {
+  Signer s;
+  ChangesetContent big = SampleContent(s.key.public_key());
+  big.tables[0].rows[0].fields[0].value = Value::Text(std::string(300 * 1024, 'x'));
+  REQUIRE_CODE(SignChangeset(big, s.key), Status::Code::kInvalidArgument);
+
+  // Signed under a generous limit, it is still refused by a default decoder.
+  ChangesetLimits generous;
+  generous.max_envelope_bytes = 1 << 20;
+  auto signed_big = SignChangeset(big, s.key, generous);
+  REQUIRE_OK(signed_big);
+  Digest id;
+  REQUIRE_CODE(DecodeChangeset(signed_big->envelope, &id), Status::Code::kCorruption);
+
+  // A small changeset against a smaller limit.
+  auto small = SignChangeset(SampleContent(s.key.public_key()), s.key);
+  REQUIRE_OK(small);
+  ChangesetLimits tight;
+  tight.max_envelope_bytes = small->envelope.size() - 8;
+  REQUIRE_CODE(DecodeChangeset(small->envelope, &id, tight), Status::Code::kCorruption);
+  tight.max_envelope_bytes = small->envelope.size();
+  REQUIRE_OK(DecodeChangeset(small->envelope, &id, tight));
+}
+
+TEST_CASE("changeset signed by a key other than its author is refused", "[changeset]") {
+  Signer s;
+  ChangesetContent in = SampleContent(s.key.public_key());
+  // The signer refuses to sign in someone else's name.
+  REQUIRE_CODE(SignChangeset(in, s.other), Status::Code::kInvalidArgument);
+
+  // A hand-built envelope: the author's body, another key's signature over its id.
+  auto genuine = SignChangeset(in, s.key);
+  REQUIRE_OK(genuine);
+  std::string body = BodyOf(genuine->envelope);
+  std::string forged = EnvelopeOf(body, s.other.SignDigest(genuine->id));
+  Digest id;
+  REQUIRE_CODE(DecodeChangeset(forged, &id), Status::Code::kBadSignature);
+  // The same construction with the right key is accepted (the helper is sound).
+  std::string rebuilt = EnvelopeOf(body, s.key.SignDigest(genuine->id));
+  CHECK(rebuilt == genuine->envelope);
+  REQUIRE_OK(DecodeChangeset(rebuilt, &id));
+}
+
+TEST_CASE("changeset flow rule: reference data flows down, case data flows up", "[changeset][scope]") {
+  const auto kRef = TableClass::kReference;
+  const auto kCase = TableClass::kCase;
+  // Reference changesets reach nodes at or below their scope.
+  CHECK(ChangesetVisibleTo("430123", "430123", kRef));
+  CHECK(ChangesetVisibleTo("430123/05", "430123", kRef));
+  CHECK(ChangesetVisibleTo("430123/05/017", "430123", kRef));
+  CHECK_FALSE(ChangesetVisibleTo("430123", "430123/05", kRef));
+  CHECK_FALSE(ChangesetVisibleTo("430123/06", "430123/05", kRef));
+  // Case changesets reach nodes at or above their scope.
+  CHECK(ChangesetVisibleTo("430123", "430123/05/017", kCase));
+  CHECK(ChangesetVisibleTo("430123/05", "430123/05/017", kCase));
+  CHECK(ChangesetVisibleTo("430123/05", "430123/05", kCase));
+  CHECK_FALSE(ChangesetVisibleTo("430123/05/017", "430123/05", kCase));
+  CHECK_FALSE(ChangesetVisibleTo("430123/05/018", "430123/05/017", kCase));
+  CHECK_FALSE(ChangesetVisibleTo("430123/06", "430123/05", kCase));
+  CHECK_FALSE(ChangesetVisibleTo("430123/05", "430123", kCase));
+  // Ancestry is by whole components: 430123/05 is not above 430123/050.
+  CHECK_FALSE(ChangesetVisibleTo("430123/05", "430123/050", kCase));
+  CHECK_FALSE(ChangesetVisibleTo("430123/050", "430123/05", kRef));
+  CHECK_FALSE(ChangesetVisibleTo("43012", "430123", kCase));
+}
+
+TEST_CASE("row metadata encode/decode round trip", "[row_meta]") {
+  RowMeta meta;
+  meta.deleted = true;
+  FieldState& b = meta.Field(7);
+  b.heads.push_back(Head{12, (uint64_t{1718452800000} << 16) | 9, Value::Text("王某某，身份证 4301…")});
+  b.heads.push_back(Head{3, 77, Value::Integer(-123456789)});
+  b.pending.push_back(DigestOf("pending-1"));
+  FieldState& a = meta.Field(2);
+  a.heads.push_back(Head{1, 5, std::nullopt});
+  a.heads.push_back(Head{2, 6, Value::Real(-0.125)});
+  a.heads.push_back(Head{4, 8, Value::Null()});
+  meta.Field(9).pending.push_back(DigestOf("pending-2"));
+  // Field() keeps fields sorted by column and finds existing ones.
+  REQUIRE(meta.fields.size() == 3);
+  CHECK(meta.fields[0].column == 2);
+  CHECK(meta.fields[1].column == 7);
+  CHECK(meta.fields[2].column == 9);
+  CHECK(&meta.Field(7) == &meta.fields[1]);
+
+  std::string blob = EncodeRowMeta(meta);
+  auto decoded = DecodeRowMeta(blob);
+  REQUIRE_OK(decoded);
+  CHECK(decoded->deleted);
+  REQUIRE(decoded->fields.size() == meta.fields.size());
+  for (size_t i = 0; i < meta.fields.size(); ++i) {
+    const auto& x = meta.fields[i];
+    const auto& y = decoded->fields[i];
+    CHECK(y.column == x.column);
+    CHECK(y.pending == x.pending);
+    REQUIRE(y.heads.size() == x.heads.size());
+    for (size_t h = 0; h < x.heads.size(); ++h) {
+      CHECK(y.heads[h].log_id == x.heads[h].log_id);
+      CHECK(y.heads[h].hlc == x.heads[h].hlc);
+      CHECK(y.heads[h].value == x.heads[h].value);
+    }
+  }
+  CHECK(EncodeRowMeta(*decoded) == blob);
+  // Deleted: every field with a head is an open conflict.
+  CHECK(decoded->OpenConflicts() == 2);
+  decoded->deleted = false;
+  CHECK(decoded->OpenConflicts() == 2);  // two fields with several heads
+  decoded->fields[1].heads.resize(1);
+  CHECK(decoded->OpenConflicts() == 1);
+
+  RowMeta empty;
+  auto round = DecodeRowMeta(EncodeRowMeta(empty));
+  REQUIRE_OK(round);
+  CHECK_FALSE(round->deleted);
+  CHECK(round->fields.empty());
+}
+
+TEST_CASE("row metadata: malformed blobs are Corruption", "[row_meta]") {
+  RowMeta meta;
+  FieldState& f = meta.Field(1);
+  f.heads.push_back(Head{5, 99, Value::Text("abc")});
+  f.heads.push_back(Head{6, 100, Value::Integer(3)});
+  f.pending.push_back(DigestOf("p"));
+  std::string blob = EncodeRowMeta(meta);
+  for (size_t n = 0; n < blob.size(); ++n) {
+    INFO("prefix of " << n << " bytes");
+    REQUIRE_CODE(DecodeRowMeta(blob.substr(0, n)), Status::Code::kCorruption);
+  }
+  REQUIRE_CODE(DecodeRowMeta(blob + "x"), Status::Code::kCorruption);
+  std::string wrong_version = blob;
+  wrong_version[0] = 2;
+  REQUIRE_CODE(DecodeRowMeta(wrong_version), Status::Code::kCorruption);
+  // A field count far beyond the bytes present.
+  std::string huge;
+  PutVarint(1, &huge);
+  PutVarint(0, &huge);
+  PutVarint(uint64_t{1} << 40, &huge);
+  REQUIRE_CODE(DecodeRowMeta(huge), Status::Code::kCorruption);
+  // A value with an unknown tag.
+  std::string bad_value;
+  PutVarint(1, &bad_value);
+  PutVarint(0, &bad_value);
+  PutVarint(1, &bad_value);  // one field
+  PutVarint(0, &bad_value);  // column 0
+  PutVarint(1, &bad_value);  // one head
+  PutVarint(1, &bad_value);  // log id
+  PutVarint(1, &bad_value);  // hlc
+  bad_value.push_back(1);    // has value
+  bad_value.push_back(9);    // unknown tag
+  PutVarint(0, &bad_value);
+  REQUIRE_CODE(DecodeRowMeta(bad_value), Status::Code::kCorruption);
+  // An overlong varint (more than 64 bits of continuation).
+  REQUIRE_CODE(DecodeRowMeta(std::string(11, '\x80')), Status::Code::kCorruption);
+}
+
+TEST_CASE("values: ParseValue by column type", "[values]") {
+  ColumnDef integer{"satisfaction", ColumnType::kInteger, {}, std::pair<int64_t, int64_t>{1, 5}};
+  ColumnDef real{"recovered_amount", ColumnType::kReal, {}, std::nullopt};
+  ColumnDef text{"topic", ColumnType::kText, {}, std::nullopt};
+
+  auto neg = ParseValue(integer, "-42");
+  REQUIRE_OK(neg);
+  CHECK(*neg == Value::Integer(-42));
+  auto max = ParseValue(integer, "9223372036854775807");
+  REQUIRE_OK(max);
+  CHECK(*max == Value::Integer(std::numeric_limits<int64_t>::max()));
+  REQUIRE_CODE(ParseValue(integer, "9223372036854775808"), Status::Code::kInvalidArgument);
+  REQUIRE_CODE(ParseValue(integer, "abc"), Status::Code::kInvalidArgument);
+  REQUIRE_CODE(ParseValue(integer, "3.5"), Status::Code::kInvalidArgument);
+  REQUIRE_CODE(ParseValue(integer, "12 "), Status::Code::kInvalidArgument);
+  auto null_int = ParseValue(integer, "");
+  REQUIRE_OK(null_int);
+  CHECK(null_int->is_null());
+
+  auto r = ParseValue(real, "-1234.5");
+  REQUIRE_OK(r);
+  CHECK(*r == Value::Real(-1234.5));
+  REQUIRE_CODE(ParseValue(real, "inf"), Status::Code::kInvalidArgument);
+  REQUIRE_CODE(ParseValue(real, "nan"), Status::Code::kInvalidArgument);
+  REQUIRE_CODE(ParseValue(real, "1e999"), Status::Code::kInvalidArgument);
+  REQUIRE_CODE(ParseValue(real, "12元"), Status::Code::kInvalidArgument);
+
+  auto t = ParseValue(text, "城关镇 — 工资拖欠");
+  REQUIRE_OK(t);
+  CHECK(*t == Value::Text("城关镇 — 工资拖欠"));
+  auto empty_text = ParseValue(text, "");
+  REQUIRE_OK(empty_text);
+  CHECK(*empty_text == Value::Text(""));
+}
+
+TEST_CASE("values: CheckValueType and CheckValueAllowed", "[values]") {
+  ColumnDef integer{"satisfaction", ColumnType::kInteger, {}, std::pair<int64_t, int64_t>{1, 5}};
+  ColumnDef real{"recovered_amount", ColumnType::kReal, {}, std::nullopt};
+  ColumnDef kind{"kind", ColumnType::kText, {"lawyer", "intern"}, std::nullopt};
+
+  REQUIRE_OK(CheckValueType(integer, Value::Integer(3)));
+  REQUIRE_OK(CheckValueType(integer, Value::Null()));
+  REQUIRE_CODE(CheckValueType(integer, Value::Text("3")), Status::Code::kInvalidArgument);
+  REQUIRE_CODE(CheckValueType(integer, Value::Real(3.0)), Status::Code::kInvalidArgument);
+  REQUIRE_OK(CheckValueType(real, Value::Real(0.5)));
+  REQUIRE_CODE(CheckValueType(real, Value::Integer(1)), Status::Code::kInvalidArgument);
+  REQUIRE_CODE(CheckValueType(kind, Value::Integer(1)), Status::Code::kInvalidArgument);
+
+  REQUIRE_OK(CheckValueAllowed(integer, Value::Integer(1)));
+  REQUIRE_OK(CheckValueAllowed(integer, Value::Integer(5)));
+  REQUIRE_CODE(CheckValueAllowed(integer, Value::Integer(0)), Status::Code::kInvalidArgument);
+  REQUIRE_CODE(CheckValueAllowed(integer, Value::Integer(6)), Status::Code::kInvalidArgument);
+  REQUIRE_OK(CheckValueAllowed(kind, Value::Text("intern")));
+  REQUIRE_OK(CheckValueAllowed(kind, Value::Null()));
+  REQUIRE_CODE(CheckValueAllowed(kind, Value::Text("judge")), Status::Code::kInvalidArgument);
+  REQUIRE_CODE(CheckValueAllowed(kind, Value::Text("Lawyer")), Status::Code::kInvalidArgument);
+}
+
+TEST_CASE("values: EncodeValue/DecodeValue round trip", "[values]") {
+  const Value values[] = {
+      Value::Null(),
+      Value::Integer(0),
+      Value::Integer(1),
+      Value::Integer(-1),
+      Value::Integer(-64),
+      Value::Integer(64),
+      Value::Integer(std::numeric_limits<int64_t>::min()),
+      Value::Integer(std::numeric_limits<int64_t>::max()),
+      Value::Real(0.0),
+      Value::Real(-2.75),
+      Value::Real(1e300),
+      Value::Text(""),
+      Value::Text("(2024)法援字第0512-0001号"),
+      Value::Text(std::string("nul\0inside", 10)),
+      Value::Text(std::string(300, 'a')),
+  };
+  std::string all;
+  for (const auto& v : values) {
+    std::string one;
+    EncodeValue(v, &one);
+    std::string_view in = one;
+    auto decoded = DecodeValue(&in);
+    INFO("value " << v.ToDisplay());
+    REQUIRE_OK(decoded);
+    CHECK(*decoded == v);
+    CHECK(in.empty());
+    // Truncating the encoding is always detected.
+    for (size_t n = 0; n < one.size(); ++n) {
+      std::string_view cut = std::string_view(one).substr(0, n);
+      REQUIRE_CODE(DecodeValue(&cut), Status::Code::kCorruption);
+    }
+    all += one;
+  }
+  // Values decode back to back from one buffer.
+  std::string_view in = all;
+  for (const auto& v : values) {
+    auto decoded = DecodeValue(&in);
+    REQUIRE_OK(decoded);
+    CHECK(*decoded == v);
+  }
+  CHECK(in.empty());
+  // Small negative integers stay small (zigzag).
+  std::string minus_one;
+  EncodeValue(Value::Integer(-1), &minus_one);
+  CHECK(minus_one.size() == 2);
+}
+
+}  // namespace aidsync
