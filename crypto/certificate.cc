@@ -6,6 +6,7 @@
 
 #include <cstring>
 
+#include "schema/canonical.h"
 #include "schema/certificate.capnp.h"
 #include "schema/scope.h"
 
@@ -21,24 +22,6 @@ std::string_view AsView(capnp::Data::Reader data) {
 
 capnp::Data::Reader AsData(std::string_view bytes) {
   return {reinterpret_cast<const capnp::byte*>(bytes.data()), bytes.size()};
-}
-
-std::string Flatten(capnp::MessageBuilder& message) {
-  kj::Array<capnp::word> words = capnp::messageToFlatArray(message);
-  kj::ArrayPtr<const char> chars = words.asChars();
-  return std::string(chars.begin(), chars.size());
-}
-
-// Cap'n Proto reads words in place, so untrusted bytes are first copied into
-// an aligned buffer. Corruption if the length is not a whole number of words.
-Result<kj::Array<capnp::word>> CopyAligned(std::string_view bytes, const char* what) {
-  if (bytes.empty() || bytes.size() % sizeof(capnp::word) != 0) {
-    return Status::Corruption(std::string(what) + " is " + std::to_string(bytes.size()) +
-                              " bytes, not a whole Cap'n Proto message");
-  }
-  auto words = kj::heapArray<capnp::word>(bytes.size() / sizeof(capnp::word));
-  std::memcpy(words.begin(), bytes.data(), bytes.size());
-  return words;
 }
 
 // Names are shown in terminals and the status page; control characters there
@@ -79,7 +62,7 @@ std::string BuildBody(const CertificateFields& fields) {
   body.setScope(fields.scope);
   body.setIssuedAtMs(fields.issued_at_ms);
   body.setAuthority(AsData(fields.authority.view()));
-  return Flatten(message);
+  return SerializeCanonical(body.asReader());
 }
 
 std::string BuildSigned(std::string_view body, const Signature& sig) {
@@ -87,7 +70,7 @@ std::string BuildSigned(std::string_view body, const Signature& sig) {
   auto signed_cert = message.initRoot<wire::SignedCertificate>();
   signed_cert.setBody(AsData(body));
   signed_cert.setSignature(capnp::Data::Reader(sig.data(), sig.size()));
-  return Flatten(message);
+  return SerializeCanonical(signed_cert.asReader());
 }
 
 capnp::ReaderOptions ReaderOptionsFrom(const CertificateParseOptions& options) {
@@ -106,12 +89,8 @@ struct SignedParts {
 // must be canonical and fill the buffer exactly: otherwise padding or trailing
 // bytes could be changed without any check noticing.
 Result<SignedParts> ReadSigned(std::string_view bytes, const CertificateParseOptions& options) {
-  ASSIGN_OR_RETURN(kj::Array<capnp::word> words, CopyAligned(bytes, "certificate"));
-  capnp::FlatArrayMessageReader reader(words, ReaderOptionsFrom(options));
-  if (reader.getEnd() != words.end() || !reader.isCanonical()) {
-    return Status::Corruption("certificate has extra or non-canonical bytes");
-  }
-  auto root = reader.getRoot<wire::SignedCertificate>();
+  ASSIGN_OR_RETURN(auto message, CanonicalMessage::Parse(bytes, ReaderOptionsFrom(options), "certificate"));
+  auto root = message->Root<wire::SignedCertificate>();
   if (root.getSignature().size() != kSignatureBytes) {
     return Status::Corruption("certificate signature is " +
                               std::to_string(root.getSignature().size()) + " bytes, not 64");
@@ -132,9 +111,9 @@ Result<PublicKey> ReadKey(capnp::Data::Reader data, const char* what) {
 
 Result<CertificateFields> ReadBody(std::string_view body_bytes,
                                    const CertificateParseOptions& options) {
-  ASSIGN_OR_RETURN(kj::Array<capnp::word> words, CopyAligned(body_bytes, "certificate body"));
-  capnp::FlatArrayMessageReader reader(words, ReaderOptionsFrom(options));
-  auto body = reader.getRoot<wire::CertificateBody>();
+  ASSIGN_OR_RETURN(auto message,
+                   CanonicalMessage::Parse(body_bytes, ReaderOptionsFrom(options), "certificate body"));
+  auto body = message->Root<wire::CertificateBody>();
   CertificateFields fields;
   ASSIGN_OR_RETURN(fields.node_key, ReadKey(body.getNodeKey(), "node key"));
   ASSIGN_OR_RETURN(fields.authority, ReadKey(body.getAuthority(), "authority key"));

@@ -104,7 +104,15 @@ Status RunConflicts(Context& ctx, const JsonFlag& a) {
 
 Status RunRebuild(Context& ctx, const JsonFlag&) {
   ASSIGN_OR_RETURN(auto replica, ctx.OpenNode({.quick_check = true, .read_only = false}));
-  return replica->Rebuild();
+  std::function<void(int64_t, int64_t)> progress;
+  if (StderrIsTerminal()) {
+    progress = [](int64_t done, int64_t total) {
+      std::cerr << "\rrebuilt " << done << " of " << total << " changesets" << std::flush;
+    };
+  }
+  Status st = replica->Rebuild(progress);
+  if (progress) std::cerr << "\n";
+  return st;
 }
 
 struct BundleCreateArgs {

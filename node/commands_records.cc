@@ -19,6 +19,9 @@ Status RunPut(Context& ctx, const PutArgs& a) {
   const std::string& table = a.args[0];
   std::optional<std::string> id;
   if (a.args[1] != "new") id = a.args[1];
+  if (id && id->find('=') != std::string::npos)
+    return Status::InvalidArgument("the second argument is the row id or `new`, got '" + *id +
+                                   "' (usage: aidsync put TABLE ID|new column=value ...)");
   std::optional<std::string> scope;
   if (!a.scope.empty()) scope = a.scope;
   std::vector<std::pair<std::string, std::string>> values;

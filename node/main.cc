@@ -4,8 +4,39 @@
 // Exit codes: 0 success; 1 the command failed (one line on stderr says why);
 // 2 the command line itself is wrong.
 #include <iostream>
+#include <string>
 
 #include "node/cli.h"
+
+namespace {
+
+// When the command line lacks a required subcommand, the first word that is
+// not an option and not a subcommand is a mistyped command: name it, rather
+// than CLI11's bare "A subcommand is required". Empty if there is no such word.
+std::string UnknownCommand(const CLI::App& app, int argc, char** argv) {
+  const CLI::App* at = &app;
+  std::string path;
+  for (int i = 1; i < argc; ++i) {
+    std::string word = argv[i];
+    if (word == "--data") {
+      ++i;  // its value
+      continue;
+    }
+    if (!word.empty() && word[0] == '-') continue;
+    const CLI::App* next = nullptr;
+    for (const CLI::App* sub : at->get_subcommands([](const CLI::App*) { return true; }))
+      if (sub->check_name(word)) next = sub;
+    if (next == nullptr) {
+      if (at->get_require_subcommand_min() == 0) return "";  // a positional argument of a command
+      return "unknown command '" + path + word + "'";
+    }
+    path += word + " ";
+    at = next;
+  }
+  return "";
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   aidsync::cli::Context ctx;
@@ -28,6 +59,7 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::string what = e.what();
+    if (std::string unknown = UnknownCommand(app, argc, argv); !unknown.empty()) what = unknown;
     if (app.get_subcommands().empty() && !app.remaining().empty())
       what = "unknown command '" + app.remaining().front() + "'";
     for (char& c : what)

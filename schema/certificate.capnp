@@ -20,6 +20,6 @@ struct CertificateBody {
 }
 
 struct SignedCertificate {
-  body @0 :Data;          # a serialized CertificateBody message, verbatim
+  body @0 :Data;          # a CertificateBody message in canonical form (schema/canonical.h), verbatim
   signature @1 :Data;     # 64-byte ed25519 over BLAKE2b-256("aidsync certificate v1" 0x00 body)
 }

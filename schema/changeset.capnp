@@ -11,7 +11,7 @@ enum TableClass {
 
 # The envelope that is stored in the log and sent on the wire, verbatim.
 struct SignedChangeset {
-  body @0 :Data;        # a serialized ChangesetBody message (single segment), verbatim
+  body @0 :Data;        # a ChangesetBody message in canonical form (schema/canonical.h), verbatim
   signature @1 :Data;   # 64-byte ed25519 by body.author over the changeset id:
                         # BLAKE2b-256("aidsync changeset v1" 0x00 body)
 }

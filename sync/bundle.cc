@@ -13,6 +13,7 @@
 
 #include "crypto/sealed_stream.h"
 #include "schema/bundle.capnp.h"
+#include "schema/canonical.h"
 
 namespace aidsync {
 namespace {
@@ -37,9 +38,7 @@ std::string EncodeHeader(const Replica& replica, const std::string& recipient_co
   h.setSenderCode(replica.identity().code);
   h.setRecipientCode(recipient_code);
   h.setCreatedAtMs(now_ms);
-  auto words = capnp::messageToFlatArray(message);
-  auto bytes = words.asBytes();
-  return std::string(1, kHeader) + std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+  return std::string(1, kHeader) + SerializeCanonical(h.asReader());
 }
 
 struct Header {
@@ -50,15 +49,13 @@ struct Header {
 Result<Header> DecodeHeader(std::string_view frame) {
   if (frame.empty() || frame[0] != kHeader) return Status::Corruption("bundle does not start with its header");
   frame.remove_prefix(1);
-  if (frame.size() % 8 != 0 || frame.size() > 4096) return Status::Corruption("bundle header is malformed");
+  if (frame.size() > 4096) return Status::Corruption("bundle header is too large");
+  capnp::ReaderOptions options;
+  options.traversalLimitInWords = 512;  // a header is a few words: refuse amplification
+  options.nestingLimit = 4;
+  ASSIGN_OR_RETURN(auto message, CanonicalMessage::Parse(frame, options, "bundle header"));
   try {
-    auto words = kj::heapArray<capnp::word>(frame.size() / 8);
-    std::memcpy(words.begin(), frame.data(), frame.size());
-    capnp::ReaderOptions options;
-    options.traversalLimitInWords = 512;
-    options.nestingLimit = 4;
-    capnp::FlatArrayMessageReader reader(words, options);
-    auto h = reader.getRoot<wire::BundleHeader>();
+    auto h = message->Root<wire::BundleHeader>();
     if (h.getFormatVersion() != kBundleFormatVersion)
       return Status::Corruption("bundle format version " + std::to_string(h.getFormatVersion()) +
                                 " is not supported by this aidsync");
@@ -132,8 +129,7 @@ Result<BundleCreateSummary> CreateBundle(Replica& replica, const std::string& re
       RETURN_IF_ERROR(writer->Write(std::string(1, kCertificate) + cert));
       ++summary.certificates;
     }
-    const PublicKey recipient_key = recipient->fields().node_key;
-    RETURN_IF_ERROR(replica.ForEachChangesetVisibleTo(scope, recipient_key, [&](std::string_view envelope) -> Status {
+    RETURN_IF_ERROR(replica.ForEachChangesetVisibleTo(scope, [&](std::string_view envelope) -> Status {
       ++summary.changesets;
       summary.bytes += static_cast<int64_t>(envelope.size());
       return writer->Write(std::string(1, kChangeset) + std::string(envelope));
@@ -155,43 +151,39 @@ Result<BundleCreateSummary> CreateBundle(Replica& replica, const std::string& re
 
 Result<BundleApplySummary> ApplyBundle(Replica& replica, const std::string& path,
                                        const BundleReadOptions& options) {
-  // Pass 1: authenticate the whole stream, so a damaged bundle changes nothing.
-  RETURN_IF_ERROR(ForEachFrame(replica, path, options, [](std::string_view frame) -> Status {
-    if (frame.empty() || (frame[0] != kCertificate && frame[0] != kChangeset))
-      return Status::Corruption("bundle holds a frame of unknown kind");
-    return Status::OK();
-  }));
-  // Pass 2: apply, in bounded batches.
+  // One pass in one transaction: frames are authenticated as they are read,
+  // and a damaged or truncated bundle rolls back everything it applied.
   BundleApplySummary summary;
   std::vector<std::string> batch;
   auto flush = [&]() -> Status {
     if (batch.empty()) return Status::OK();
-    ASSIGN_OR_RETURN(ApplyReport r, replica.ApplyRemote(batch));
+    RETURN_IF_ERROR(replica.ApplyRemoteBatch(batch, &summary.report));
     batch.clear();
-    ApplyReport& total = summary.report;
-    total.applied += r.applied;
-    total.duplicates += r.duplicates;
-    total.held += r.held;
-    total.rejected += r.rejected;
-    for (auto& s : r.rejections) total.rejections.push_back(std::move(s));
     return Status::OK();
   };
-  RETURN_IF_ERROR(ForEachFrame(replica, path, options, [&](std::string_view frame) -> Status {
-    if (frame[0] == kCertificate) {
-      RETURN_IF_ERROR(flush());  // certificates vouch for the changesets after them
-      auto added = replica.AddCertificate(frame.substr(1));
-      if (!added.ok()) {
-        ++summary.certificates_rejected;
-      } else if (*added) {
-        ++summary.report.certificates;
+  RETURN_IF_ERROR(replica.InWriteTransaction([&]() -> Status {
+    RETURN_IF_ERROR(ForEachFrame(replica, path, options, [&](std::string_view frame) -> Status {
+      if (frame.empty()) return Status::Corruption("bundle holds an empty frame");
+      switch (frame[0]) {
+        case kCertificate: {
+          RETURN_IF_ERROR(flush());  // certificates vouch for the changesets after them
+          auto added = replica.AddCertificate(frame.substr(1));
+          if (!added.ok()) {
+            ++summary.certificates_rejected;
+          } else if (*added) {
+            ++summary.report.certificates;
+          }
+          return Status::OK();
+        }
+        case kChangeset:
+          batch.emplace_back(frame.substr(1));
+          return batch.size() >= options.batch_changesets ? flush() : Status::OK();
+        default:
+          return Status::Corruption("bundle holds a frame of unknown kind");
       }
-      return Status::OK();
-    }
-    batch.emplace_back(frame.substr(1));
-    if (batch.size() >= options.batch_changesets) return flush();
-    return Status::OK();
+    }));
+    return flush();
   }));
-  RETURN_IF_ERROR(flush());
   return summary;
 }
 

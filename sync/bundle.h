@@ -38,8 +38,7 @@ struct BundleApplySummary {
 
 // Limits on reading a bundle, which is untrusted input.
 struct BundleReadOptions {
-  // Changesets applied per SQLite transaction: bounds memory and the work a
-  // power cut can undo, while keeping the per-transaction cost amortized.
+  // Changesets handed to the replica at a time: bounds memory.
   size_t batch_changesets = 512;
   // Largest frame: a changeset envelope plus its tag. Stops a forged length
   // from making the reader allocate without bound.
@@ -48,9 +47,9 @@ struct BundleReadOptions {
 
 // Opens the bundle at `path` with this node's key and applies what it holds:
 // certificates into the trust store, changesets through ApplyRemote (valid
-// ones are applied even if others are rejected). The whole stream is
-// authenticated in a first pass before anything is applied, so a damaged
-// bundle changes nothing. NotFound if the file is missing; Corruption if it is
+// ones are applied even if others are rejected), all in one transaction that
+// commits only once the whole stream has authenticated, so a damaged or
+// truncated bundle changes nothing. NotFound if the file is missing; Corruption if it is
 // not a bundle, was sealed to another key, or is truncated or tampered with;
 // InvalidArgument if it was made for another station code.
 Result<BundleApplySummary> ApplyBundle(Replica& replica, const std::string& path,

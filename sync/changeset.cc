@@ -6,6 +6,7 @@
 
 #include <cstring>
 
+#include "schema/canonical.h"
 #include "schema/changeset.capnp.h"
 #include "schema/scope.h"
 
@@ -18,12 +19,6 @@ kj::ArrayPtr<const kj::byte> Bytes(std::string_view s) {
 
 std::string_view View(capnp::Data::Reader d) {
   return {reinterpret_cast<const char*>(d.begin()), d.size()};
-}
-
-std::string Serialize(capnp::MessageBuilder& message) {
-  kj::Array<capnp::word> words = capnp::messageToFlatArray(message);
-  auto bytes = words.asBytes();
-  return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
 }
 
 void FillValue(const FieldWriteOp& op, wire::FieldWrite::Builder out) {
@@ -77,16 +72,7 @@ std::string EncodeBody(const ChangesetContent& c) {
   for (size_t i = 0; i < c.deps.size(); ++i) deps.set(i, Bytes(c.deps[i].view()));
   auto tables = body.initTables(c.tables.size());
   for (size_t t = 0; t < c.tables.size(); ++t) FillTable(c.tables[t], tables[t]);
-  return Serialize(message);
-}
-
-// Copies untrusted bytes into word-aligned memory: Cap'n Proto reads in place
-// and requires alignment.
-kj::Array<capnp::word> Aligned(std::string_view bytes) {
-  auto words = kj::heapArray<capnp::word>((bytes.size() + 7) / 8);
-  std::memset(words.begin(), 0, words.size() * 8);
-  std::memcpy(words.begin(), bytes.data(), bytes.size());
-  return words;
+  return SerializeCanonical(body.asReader());
 }
 
 Result<Value> ReadValue(wire::FieldWrite::Value::Reader v, bool* tombstone) {
@@ -125,16 +111,27 @@ Result<RowOp> ReadRow(wire::RowOp::Reader rr, size_t ncolumns, size_t ndeps) {
   return row;
 }
 
+// Untrusted bytes of the wrong size are Corruption, not a caller's InvalidArgument.
+template <typename T>
+Result<T> Sized(Result<T> parsed, const char* what) {
+  if (parsed.ok()) return parsed;
+  return Status::Corruption(std::string("changeset: ") + what + ": " + parsed.status().message());
+}
+
 Result<ChangesetContent> ReadBody(wire::ChangesetBody::Reader body) {
   ChangesetContent c;
-  ASSIGN_OR_RETURN(c.author, PublicKey::FromBytes(View(body.getAuthor())));
+  ASSIGN_OR_RETURN(c.author, Sized(PublicKey::FromBytes(View(body.getAuthor())), "author"));
   auto scope = body.getScope();
   c.scope.assign(scope.begin(), scope.size());
-  c.cls = body.getTableClass() == wire::TableClass::REFERENCE ? TableClass::kReference : TableClass::kCase;
+  switch (body.getTableClass()) {
+    case wire::TableClass::REFERENCE: c.cls = TableClass::kReference; break;
+    case wire::TableClass::CASE: c.cls = TableClass::kCase; break;
+    default: return Status::Corruption("changeset: unknown table class");
+  }
   c.seq = body.getSeq();
   if (c.seq == 0) return Status::Corruption("changeset: sequence numbers start at 1");
   if (body.hasPrev() && body.getPrev().size() > 0) {
-    ASSIGN_OR_RETURN(Digest prev, Digest::FromBytes(View(body.getPrev())));
+    ASSIGN_OR_RETURN(Digest prev, Sized(Digest::FromBytes(View(body.getPrev())), "prev"));
     c.prev = prev;
   }
   if ((c.seq == 1) != !c.prev.has_value())
@@ -142,7 +139,7 @@ Result<ChangesetContent> ReadBody(wire::ChangesetBody::Reader body) {
   c.hlc = body.getHlc();
   c.schema_version = body.getSchemaVersion();
   for (auto d : body.getDeps()) {
-    ASSIGN_OR_RETURN(Digest dep, Digest::FromBytes(View(d)));
+    ASSIGN_OR_RETURN(Digest dep, Sized(Digest::FromBytes(View(d)), "dependency"));
     c.deps.push_back(dep);
   }
   for (auto tr : body.getTables()) {
@@ -159,16 +156,12 @@ Result<ChangesetContent> ReadBody(wire::ChangesetBody::Reader body) {
   return c;
 }
 
-// The envelope is always encoded the same way from (body, signature), so a
-// received envelope must equal its re-encoding: this catches a flipped byte in
-// parts of the message that the signature does not cover (segment table,
-// pointers, padding).
 std::string EncodeEnvelope(std::string_view body, const Signature& sig) {
   capnp::MallocMessageBuilder message;
   auto env = message.initRoot<wire::SignedChangeset>();
   env.setBody(Bytes(body));
   env.setSignature(kj::arrayPtr(sig.data(), sig.size()));
-  return Serialize(message);
+  return SerializeCanonical(env.asReader());
 }
 
 capnp::ReaderOptions ReaderOptionsFrom(const ChangesetLimits& limits) {
@@ -179,6 +172,18 @@ capnp::ReaderOptions ReaderOptionsFrom(const ChangesetLimits& limits) {
 }
 
 }  // namespace
+
+namespace {
+size_t TextWords(size_t bytes) { return (bytes + 1 + 7) / 8 * 8; }
+}  // namespace
+
+size_t EncodedRowBytes(const std::string& id) { return 32 + TextWords(id.size()); }
+
+size_t EncodedFieldBytes(const Value& value, size_t overwrites) {
+  size_t text = 0;
+  if (const auto* s = std::get_if<std::string>(&value.v)) text = TextWords(s->size());
+  return 32 + text + (overwrites ? 8 + (2 * overwrites + 7) / 8 * 8 : 0);
+}
 
 bool ChangesetVisibleTo(std::string_view node_scope, std::string_view changeset_scope, TableClass cls) {
   return cls == TableClass::kReference ? ScopeContains(changeset_scope, node_scope)
@@ -204,25 +209,18 @@ Result<ChangesetContent> DecodeChangeset(std::string_view envelope, Digest* id,
                                          const ChangesetLimits& limits) {
   if (envelope.size() > limits.max_envelope_bytes)
     return Status::Corruption("changeset of " + std::to_string(envelope.size()) + " bytes is over the limit");
-  if (envelope.empty() || envelope.size() % 8 != 0)
-    return Status::Corruption("changeset is not a whole Cap'n Proto message");
+  // Both the envelope (not covered by the signature) and the body must be
+  // canonical: then no byte anywhere can change without detection.
+  ASSIGN_OR_RETURN(auto outer, CanonicalMessage::Parse(envelope, ReaderOptionsFrom(limits), "changeset"));
   try {
-    auto words = Aligned(envelope);
-    capnp::FlatArrayMessageReader outer(words, ReaderOptionsFrom(limits));
-    if (outer.getEnd() != words.end()) return Status::Corruption("changeset has trailing bytes");
-    auto env = outer.getRoot<wire::SignedChangeset>();
+    auto env = outer->Root<wire::SignedChangeset>();
     std::string_view body = View(env.getBody());
     auto sig_reader = env.getSignature();
     if (sig_reader.size() != kSignatureBytes) return Status::Corruption("changeset signature is not 64 bytes");
-    if (body.empty() || body.size() % 8 != 0) return Status::Corruption("changeset body is malformed");
     Signature sig;
     std::memcpy(sig.data(), sig_reader.begin(), sig.size());
-    if (EncodeEnvelope(body, sig) != envelope)
-      return Status::Corruption("changeset envelope is not in canonical form");
-    auto body_words = Aligned(body);
-    capnp::FlatArrayMessageReader inner(body_words, ReaderOptionsFrom(limits));
-    if (inner.getEnd() != body_words.end()) return Status::Corruption("changeset body has trailing bytes");
-    ASSIGN_OR_RETURN(ChangesetContent content, ReadBody(inner.getRoot<wire::ChangesetBody>()));
+    ASSIGN_OR_RETURN(auto inner, CanonicalMessage::Parse(body, ReaderOptionsFrom(limits), "changeset body"));
+    ASSIGN_OR_RETURN(ChangesetContent content, ReadBody(inner->Root<wire::ChangesetBody>()));
     Digest digest = ComputeDigest(kChangesetContext, body);
     if (!VerifyDigestSignature(content.author, digest, sig))
       return Status::BadSignature("changeset " + digest.Hex().substr(0, 16) +

@@ -76,6 +76,13 @@ struct ChangesetLimits {
 // The body size local writers aim under, leaving room for the envelope.
 constexpr size_t kTargetBodyBytes = 200 * 1024;
 
+// Upper bounds of what a row op and a field write add to an encoded body
+// (Cap'n Proto struct, pointers, text rounded up to words), so a writer can
+// cut a transaction into changesets under kTargetBodyBytes without encoding.
+size_t EncodedRowBytes(const std::string& id);
+size_t EncodedFieldBytes(const Value& value, size_t overwrites);
+constexpr size_t kEncodedDepBytes = 48;  // pointer + 32-byte Data
+
 // The flow rule of DESIGN 3: reference changesets flow down to nodes at or
 // below their scope; case changesets flow up to nodes at or above theirs.
 bool ChangesetVisibleTo(std::string_view node_scope, std::string_view changeset_scope, TableClass cls);

@@ -63,9 +63,18 @@ Result<std::string> LocalTransaction::PutValues(const std::string& table, std::o
     const ColumnDef& col = def->columns[index];
     RETURN_IF_ERROR(CheckValueType(col, value));
     RETURN_IF_ERROR(CheckValueAllowed(col, value));
-    if (col.name == "notice_number" && !value.is_null()) has_notice = true;
+    if (col.name == "notice_number") {
+      // An empty cell is no number: a new case then gets one (DESIGN 3).
+      if (value.is_null() || value.ToDisplay().empty()) continue;
+      has_notice = true;
+    }
     typed.emplace_back(static_cast<uint32_t>(index), std::move(value));
   }
+  size_t row_bytes = 0;
+  for (const auto& [index, value] : typed) row_bytes += EncodedFieldBytes(value, 1) + kEncodedDepBytes;
+  if (row_bytes > kTargetBodyBytes / 2)
+    return Status::InvalidArgument("the row's values total " + std::to_string(row_bytes) +
+                                   " bytes; a row may hold at most " + std::to_string(kTargetBodyBytes / 2));
 
   std::string row_id;
   if (id) {
@@ -80,6 +89,14 @@ Result<std::string> LocalTransaction::PutValues(const std::string& table, std::o
   std::string row_scope;
   if (auto it = pending_rows_.find({table, row_id}); it != pending_rows_.end()) {
     row_scope = it->second.first;
+    // Deleted earlier in this transaction: a write after it would put values
+    // into a deleted row op, which every receiver refuses as malformed.
+    const Pending& p = pending_.at(it->second);
+    for (const auto& t : p.content.tables) {
+      auto r = p.row_index.find({table, row_id});
+      if (t.name == table && r != p.row_index.end() && t.rows[r->second].deleted)
+        return Status::InvalidArgument("row " + table + "/" + row_id + " was deleted; deletes are permanent");
+    }
   } else if (stored) {
     if (stored->meta.deleted)
       return Status::InvalidArgument("row " + table + "/" + row_id + " was deleted; deletes are permanent");
@@ -91,8 +108,7 @@ Result<std::string> LocalTransaction::PutValues(const std::string& table, std::o
     return Status::InvalidArgument("row " + table + "/" + row_id + " belongs to scope " + row_scope +
                                    "; a row's scope never changes (delete it and create a new row)");
   RETURN_IF_ERROR(ValidateScope(row_scope));
-  if (!ScopeContains(node.scope, row_scope))
-    return Status::Unauthorized("scope " + row_scope + " is outside this node's jurisdiction " + node.scope);
+  RETURN_IF_ERROR(CheckMayWrite(*def, row_scope));
 
   if (is_new && table == "cases" && !has_notice) {
     std::optional<std::string> assigned_at;
@@ -109,8 +125,6 @@ Status LocalTransaction::Delete(const std::string& table, const std::string& id)
   if (failed_) return Status::InvalidArgument("the transaction already failed");
   const TableDef* def = replica_.schema_.FindTable(table);
   if (def == nullptr) return Status::NotFound("table '" + table + "' is not in the schema");
-  if (def->cls == TableClass::kReference && replica_.identity_.role != Role::kHub)
-    return Status::Unauthorized("table '" + table + "' is reference data: only the county hub writes it");
   if (pending_rows_.count({table, id})) {
     // The row was written earlier in this transaction: seal first so the
     // delete covers that write too.
@@ -119,9 +133,18 @@ Status LocalTransaction::Delete(const std::string& table, const std::string& id)
   ASSIGN_OR_RETURN(std::optional<StoredRow> stored, LoadRowMeta(*replica_.db_, table, id));
   if (!stored || stored->meta.deleted)
     return Status::NotFound("no row " + table + "/" + id);
-  if (!ScopeContains(replica_.identity_.scope, stored->scope))
-    return Status::Unauthorized("row " + table + "/" + id + " is outside this node's jurisdiction");
+  RETURN_IF_ERROR(CheckMayWrite(*def, stored->scope));
   return AddRowOp(*def, stored->scope, id, true, {});
+}
+
+Status LocalTransaction::CheckMayWrite(const TableDef& table, const std::string& scope) const {
+  if (failed_) return Status::InvalidArgument("the transaction already failed");
+  const NodeIdentity& node = replica_.identity_;
+  if (table.cls == TableClass::kReference && node.role != Role::kHub)
+    return Status::Unauthorized("table '" + table.name + "' is reference data: only the county hub writes it");
+  if (!ScopeContains(node.scope, scope))
+    return Status::Unauthorized("scope " + scope + " is outside this node's jurisdiction " + node.scope);
+  return Status::OK();
 }
 
 Status LocalTransaction::Resolve(const std::string& table, const std::string& id, const std::string& column,
@@ -131,8 +154,7 @@ Status LocalTransaction::Resolve(const std::string& table, const std::string& id
   ASSIGN_OR_RETURN(std::optional<StoredRow> stored, LoadRowMeta(*replica_.db_, table, id));
   if (!stored) return Status::NotFound("no row " + table + "/" + id);
   if (stored->meta.deleted) {
-    if (def->cls == TableClass::kReference && replica_.identity_.role != Role::kHub)
-      return Status::Unauthorized("table '" + table + "' is reference data: only the county hub writes it");
+    RETURN_IF_ERROR(CheckMayWrite(*def, stored->scope));
     return AddRowOp(*def, stored->scope, id, true, {});
   }
   return Put(table, id, std::nullopt, {{column, text_value}}).status();
@@ -160,7 +182,12 @@ Result<Digest> LocalTransaction::LogHash(int64_t log_id) {
 Status LocalTransaction::AddRowOp(const TableDef& table, const std::string& scope, const std::string& id,
                                   bool deleted, const std::vector<std::pair<uint32_t, Value>>& values) {
   ASSIGN_OR_RETURN(Pending * p, PendingFor(scope, table.cls));
-  if (p->content.deps.size() > kMaxDepsPerChangeset || p->approx_bytes > kTargetBodyBytes)
+  // Seal first if this row could push the changeset past its target size;
+  // PutValues bounds a row at half the target, so every row fits a fresh one.
+  size_t row_bytes = EncodedRowBytes(id);
+  for (const auto& [column, value] : values) row_bytes += EncodedFieldBytes(value, 1) + kEncodedDepBytes;
+  if (deleted) row_bytes += table.columns.size() * (EncodedFieldBytes(Value::Null(), 4) + 4 * kEncodedDepBytes);
+  if (p->content.deps.size() > kMaxDepsPerChangeset || p->approx_bytes + row_bytes > kTargetBodyBytes)
     RETURN_IF_ERROR(Seal(*p));
   ASSIGN_OR_RETURN(std::optional<StoredRow> stored, LoadRowMeta(*replica_.db_, table.name, id));
 
@@ -176,7 +203,7 @@ Status LocalTransaction::AddRowOp(const TableDef& table, const std::string& scop
   auto [row_it, new_row] = p->row_index.try_emplace({table.name, id}, table_it->rows.size());
   if (new_row) {
     table_it->rows.push_back(RowOp{id, deleted, {}});
-    p->approx_bytes += id.size() + 16;
+    p->approx_bytes += EncodedRowBytes(id);
     pending_rows_[{table.name, id}] = ChainKey{scope, table.cls};
   }
   RowOp& op = table_it->rows[row_it->second];
@@ -190,7 +217,10 @@ Status LocalTransaction::AddRowOp(const TableDef& table, const std::string& scop
       for (const auto& head : field.heads) {
         ASSIGN_OR_RETURN(Digest hash, LogHash(head.log_id));
         auto [dep, added] = p->dep_index.try_emplace(hash, static_cast<uint16_t>(p->content.deps.size()));
-        if (added) p->content.deps.push_back(hash);
+        if (added) {
+          p->content.deps.push_back(hash);
+          p->approx_bytes += kEncodedDepBytes;
+        }
         out.push_back(dep->second);
       }
     }
@@ -204,22 +234,24 @@ Status LocalTransaction::AddRowOp(const TableDef& table, const std::string& scop
       fw.column = static_cast<uint16_t>(field.column);
       fw.tombstone = true;
       ASSIGN_OR_RETURN(fw.overwrites, overwrites_of(field.column));
+      p->approx_bytes += EncodedFieldBytes(fw.value, fw.overwrites.size());
       op.fields.push_back(std::move(fw));
     }
     return Status::OK();
   }
   for (const auto& [column, value] : values) {
-    p->approx_bytes += value.ApproxBytes();
     auto existing = std::find_if(op.fields.begin(), op.fields.end(),
                                  [&](const FieldWriteOp& f) { return f.column == column; });
     if (existing != op.fields.end()) {
       existing->value = value;  // written twice in one transaction: the last value wins
+      p->approx_bytes += EncodedFieldBytes(value, 0);
       continue;
     }
     FieldWriteOp fw;
     fw.column = static_cast<uint16_t>(column);
     fw.value = value;
     ASSIGN_OR_RETURN(fw.overwrites, overwrites_of(column));
+    p->approx_bytes += EncodedFieldBytes(value, fw.overwrites.size());
     op.fields.push_back(std::move(fw));
   }
   return Status::OK();
@@ -246,8 +278,12 @@ Status LocalTransaction::Seal(Pending& p) {
   RETURN_IF_ERROR(replica_.AppendAndApply(c, signed_cs, &touched_));
   ++sealed_;
   for (const auto& [key, index] : p.row_index) pending_rows_.erase(key);
-  p = Pending{};
-  p.content.author = c.author;  // c was reset with p; restore the chain identity
+  // Start the chain's next changeset: same author, scope and class.
+  Pending next;
+  next.content.author = c.author;
+  next.content.scope = c.scope;
+  next.content.cls = c.cls;
+  p = std::move(next);
   return Status::OK();
 }
 
@@ -267,13 +303,15 @@ Result<std::string> LocalTransaction::NextNoticeNumber(const std::optional<std::
     year = tm.tm_year + 1900;
   }
   Database& db = *replica_.db_;
-  auto next = db.Cached(
-      "INSERT INTO aidsync_notice_counters(year, next) VALUES (?, 1) "
-      "ON CONFLICT(year) DO UPDATE SET next = next + 1 RETURNING next");
-  next->Bind(1, static_cast<int64_t>(year));
-  ASSIGN_OR_RETURN(bool row, next->Step());
+  // `last` is the last number issued for the year; the write lock taken by
+  // BEGIN IMMEDIATE keeps two processes from issuing the same one.
+  auto issue = db.Cached(
+      "INSERT INTO aidsync_notice_counters(year, last) VALUES (?, 1) "
+      "ON CONFLICT(year) DO UPDATE SET last = last + 1 RETURNING last");
+  issue->Bind(1, static_cast<int64_t>(year));
+  ASSIGN_OR_RETURN(bool row, issue->Step());
   if (!row) return Status::IOError("could not allocate a notice number");
-  int64_t n = next->ColumnInt(0);
+  int64_t n = issue->ColumnInt(0);
   char counter[16];
   std::snprintf(counter, sizeof counter, "%04lld", static_cast<long long>(n));
   return "(" + std::to_string(year) + ")法援字第" + replica_.identity_.code + "-" + counter + "号";
@@ -282,20 +320,27 @@ Result<std::string> LocalTransaction::NextNoticeNumber(const std::optional<std::
 Result<CommitSummary> LocalTransaction::Commit() {
   if (failed_) return Status::InvalidArgument("the transaction already failed");
   failed_ = true;  // until proven otherwise: a failed commit leaves nothing
-  for (auto& [key, pending] : pending_) RETURN_IF_ERROR(Seal(pending));
-  CommitSummary summary;
-  summary.changesets = sealed_;
-  summary.rows = static_cast<int>(touched_.size());
-  ASSIGN_OR_RETURN(std::vector<RuleViolation> violations,
-                   CheckRules(*replica_.db_, replica_.schema_, touched_));
-  for (const auto& v : violations) {
-    std::string text = v.table + " " + v.id + ": " + v.message;
-    if (v.refuse) return Status::RuleViolation(text);
-    summary.alerts.push_back(text);
+  auto result = [&]() -> Result<CommitSummary> {
+    for (auto& [key, pending] : pending_) RETURN_IF_ERROR(Seal(pending));
+    CommitSummary summary;
+    summary.changesets = sealed_;
+    summary.rows = static_cast<int>(touched_.size());
+    ASSIGN_OR_RETURN(std::vector<RuleViolation> violations,
+                     CheckRules(*replica_.db_, replica_.schema_, touched_));
+    for (const auto& v : violations) {
+      std::string text = v.table + " " + v.id + ": " + v.message;
+      if (v.refuse) return Status::RuleViolation(text);
+      summary.alerts.push_back(text);
+    }
+    RETURN_IF_ERROR(tx_->Commit());
+    return summary;
+  }();
+  if (result.ok()) {
+    failed_ = false;
+  } else {
+    tx_.reset();  // roll back now, not when this object dies: nothing remains, the lock is free
   }
-  RETURN_IF_ERROR(tx_->Commit());
-  failed_ = false;
-  return summary;
+  return result;
 }
 
 }  // namespace aidsync

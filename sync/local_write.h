@@ -89,6 +89,8 @@ class LocalTransaction {
   };
   using ChainKey = std::pair<std::string, TableClass>;  // (scope, class)
 
+  // OK if this node may write `table` rows in `scope` and the transaction is usable.
+  Status CheckMayWrite(const TableDef& table, const std::string& scope) const;
   Result<Pending*> PendingFor(const std::string& scope, TableClass cls);
   Status Seal(Pending& pending);
   Status AddRowOp(const TableDef& table, const std::string& scope, const std::string& id, bool deleted,

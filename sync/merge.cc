@@ -159,9 +159,19 @@ Status ChangesetApplier::ApplyRow(const ChangesetContent& content, const Digest&
                                   const std::vector<std::optional<int64_t>>& dep_log_ids, bool* complete) {
   RETURN_IF_ERROR(ValidateRowId(row.id));
   ASSIGN_OR_RETURN(std::optional<StoredRow> stored, LoadRowMeta(db_, table.name, row.id));
-  if (stored && stored->scope != content.scope)
-    return Status::Unauthorized("row " + table.name + "/" + row.id + " belongs to scope " + stored->scope +
-                                "; a write may not move it to " + content.scope);
+  if (stored && stored->scope != content.scope) {
+    // A row's scope is fixed at creation. Honest writers read it from the row,
+    // so this is two stations that chose one id (legacy imports) or a
+    // modified client. Refusing the whole changeset would stall its author's
+    // chain for good; instead this row op is left unapplied (it stays in the
+    // log) and the admin is alerted.
+    auto alert = db_.Cached("INSERT OR REPLACE INTO aidsync_alerts(key, message, raised_at) VALUES (?, ?, 0)");
+    alert->BindText(1, "scope:" + table.name + "/" + row.id + ":" + id.Hex());
+    alert->BindText(2, "row " + table.name + " " + row.id + " belongs to scope " + stored->scope +
+                           "; changeset " + id.Hex().substr(0, 16) + " writes it in " + content.scope +
+                           " and was not applied to it (two stations used one id?)");
+    return alert->Run();
+  }
   StoredRow state = stored ? std::move(*stored) : StoredRow{content.scope, RowMeta{}};
   RowMeta& meta = state.meta;
   const bool was_deleted = meta.deleted;

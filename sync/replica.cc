@@ -220,15 +220,9 @@ Result<std::optional<Certificate>> Replica::CertificateByKey(const PublicKey& ke
   return std::optional<Certificate>(std::move(cert));
 }
 
-Status Replica::ForEachChangesetVisibleTo(const std::string& scope, const std::optional<PublicKey>& skip_author,
+Status Replica::ForEachChangesetVisibleTo(const std::string& scope,
                                           const std::function<aidsync::Status(std::string_view)>& fn) {
-  ASSIGN_OR_RETURN(Statement stmt, db_->Prepare(
-      "SELECT scope, class, envelope FROM aidsync_log WHERE author IS NOT ? ORDER BY id"));
-  if (skip_author) {
-    stmt.BindBlob(1, skip_author->view());
-  } else {
-    stmt.BindNull(1);
-  }
+  ASSIGN_OR_RETURN(Statement stmt, db_->Prepare("SELECT scope, class, envelope FROM aidsync_log ORDER BY id"));
   while (true) {
     ASSIGN_OR_RETURN(bool row, stmt.Step());
     if (!row) break;
@@ -251,8 +245,14 @@ Result<std::vector<std::string>> Replica::CertificatesVisibleTo(const std::strin
   return out;
 }
 
-Status Replica::Rebuild() {
+Status Replica::Rebuild(const std::function<void(int64_t done, int64_t total)>& progress) {
   ASSIGN_OR_RETURN(auto tx, Transaction::Begin(*db_));
+  int64_t total = 0, done = 0;
+  {
+    auto count = db_->Cached("SELECT count(*) FROM aidsync_log");
+    ASSIGN_OR_RETURN(bool row, count->Step());
+    total = row ? count->ColumnInt(0) : 0;
+  }
   for (const auto& table : schema_.tables) RETURN_IF_ERROR(db_->Exec("DELETE FROM \"" + table.name + "\""));
   RETURN_IF_ERROR(db_->Exec("DELETE FROM aidsync_row_meta"));
   // Replay in log order; batches keep the read statement off the rows being
@@ -276,12 +276,32 @@ Status Replica::Rebuild() {
       if (!content.ok())
         return content.status().WithContext("changeset #" + std::to_string(log_id) + " in the log");
       bool complete = true;
-      RETURN_IF_ERROR(applier_.Apply(*content, id, log_id, &complete));
+      ASSIGN_OR_RETURN(auto savepoint, Savepoint::Begin(*db_));
+      Status applied = applier_.Apply(*content, id, log_id, &complete);
+      if (!applied.ok()) {
+        // Only parts this schema did not know before an upgrade can fail
+        // here (everything else passed these checks on arrival). The log
+        // keeps the changeset; the admin sees why it is not materialized.
+        if (applied.code() != Status::Code::kInvalidArgument && applied.code() != Status::Code::kUnauthorized)
+          return applied;
+        savepoint.reset();
+        complete = false;
+        auto alert = db_->Cached("INSERT OR REPLACE INTO aidsync_alerts(key, message, raised_at) VALUES (?, ?, ?)");
+        alert->BindText(1, "materialize:" + id.Hex());
+        alert->BindText(2, "changeset " + id.Hex().substr(0, 16) + " stays in the log but cannot be shown: " +
+                               applied.message());
+        alert->Bind(3, env_.clock->NowMillis());
+        RETURN_IF_ERROR(alert->Run());
+      } else {
+        RETURN_IF_ERROR(savepoint->Release());
+      }
       auto mark = db_->Cached("UPDATE aidsync_log SET complete = ? WHERE id = ?");
       mark->Bind(1, static_cast<int64_t>(complete ? 1 : 0)).Bind(2, log_id);
       RETURN_IF_ERROR(mark->Run());
       after = log_id;
+      ++done;
     }
+    if (progress) progress(done, total);
   }
   return tx->Commit();
 }

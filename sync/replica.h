@@ -190,19 +190,32 @@ class Replica {
   // local problems (IOError, Busy, Corruption of the store).
   Result<ApplyReport> ApplyRemote(const std::vector<std::string>& envelopes);
 
+  // Runs `fn` in one write transaction (BEGIN IMMEDIATE): committed if it
+  // returns OK, rolled back otherwise. For callers that apply a stream in
+  // several batches all-or-nothing (bundles). Not reentrant.
+  Status InWriteTransaction(const std::function<Status()>& fn);
+  // ApplyRemote's work inside the caller's InWriteTransaction. Adds to
+  // *report, which may carry over from earlier batches of the same stream.
+  Status ApplyRemoteBatch(const std::vector<std::string>& envelopes, ApplyReport* report);
+
   // Calls fn(envelope) for every changeset in the log that a node with scope
   // `scope` may see (reference changesets at or above it, case changesets at
-  // or below it), in log order, which keeps every chain in order. Changesets
-  // by `skip_author` (the recipient itself, which has them) are left out.
-  Status ForEachChangesetVisibleTo(const std::string& scope, const std::optional<PublicKey>& skip_author,
+  // or below it), in log order, which keeps every chain in order. The
+  // recipient's own changesets are included: a node restored from an old
+  // backup must get them back before it writes again, or it would reuse its
+  // own sequence numbers.
+  Status ForEachChangesetVisibleTo(const std::string& scope,
                                    const std::function<Status(std::string_view envelope)>& fn);
-  // Certificates of every author of changesets visible to `scope`, and the hub's.
+  // Every certificate in the trust store. Certificates are public (they
+  // replicate in `stations`), so a recipient of any scope gets them all and can
+  // check every author it is sent. `scope` is reserved for narrowing later.
   Result<std::vector<std::string>> CertificatesVisibleTo(const std::string& scope);
 
   // Drops the domain tables and row metadata and re-materializes them from the
   // log. The result equals the state before (the log is the truth); also
   // picks up changesets that named columns this schema did not know before.
-  Status Rebuild();
+  // `progress`, if given, is called after each batch with (replayed, total).
+  Status Rebuild(const std::function<void(int64_t done, int64_t total)>& progress = {});
 
   const Env& env() const { return env_; }
   // This node's identity key, for opening bundles sealed to it. Never log it
@@ -232,6 +245,11 @@ class Replica {
   // stable reason key to count it under.
   Status CheckAuthority(const ChangesetContent& content, const char** reason);
   Status RecordForks(const ChangesetContent& content, const Digest& id);
+  Status ForgetRejection(const Digest& id);
+  // Certificates replicate in the `stations` table (DESIGN 6): a received
+  // stations row whose certificate verifies against the authority enters the
+  // trust store, so nodes learn each other's keys through the hub.
+  Status TrustStationRows(const std::vector<TouchedRow>& touched, ApplyReport* report);
   Status ObserveRemoteClock(const ChangesetContent& content);
   Status Reject(std::string_view envelope, const Digest& id, const std::string& reason,
                 const std::string& detail, ApplyReport* report);

@@ -22,13 +22,12 @@ const char* ReasonFor(const Status& st) {
   }
 }
 
-// A refusal that is about the changeset, not about this node's store.
+// A refusal that is about the changeset, not about this node's store: the
+// merge reports bad received data as InvalidArgument or Unauthorized, and
+// trouble with this node's own files (Corruption of stored metadata, I/O,
+// locks) as anything else, which must fail the apply rather than blame the sender.
 bool IsRefusal(const Status& st) {
-  switch (st.code()) {
-    case Status::Code::kIOError:
-    case Status::Code::kBusy: return false;
-    default: return true;
-  }
+  return st.code() == Status::Code::kInvalidArgument || st.code() == Status::Code::kUnauthorized;
 }
 
 }  // namespace
@@ -61,23 +60,33 @@ Status Replica::AppendAndApply(const ChangesetContent& content, const SignedChan
   return chain->Run();
 }
 
+Status Replica::InWriteTransaction(const std::function<Status()>& fn) {
+  ASSIGN_OR_RETURN(auto tx, Transaction::Begin(*db_));
+  RETURN_IF_ERROR(fn());
+  return tx->Commit();
+}
+
 Result<ApplyReport> Replica::ApplyRemote(const std::vector<std::string>& envelopes) {
   ApplyReport report;
-  ASSIGN_OR_RETURN(auto tx, Transaction::Begin(*db_));
+  RETURN_IF_ERROR(InWriteTransaction([&] { return ApplyRemoteBatch(envelopes, &report); }));
+  return report;
+}
+
+Status Replica::ApplyRemoteBatch(const std::vector<std::string>& envelopes, ApplyReport* report) {
   for (const auto& envelope : envelopes) {
     std::optional<Digest> applied;
-    RETURN_IF_ERROR(ApplyOneRemote(envelope, &report, &applied));
-    if (applied) RETURN_IF_ERROR(ReleaseHeld(*applied, &report));
+    RETURN_IF_ERROR(ApplyOneRemote(envelope, report, &applied));
+    if (applied) RETURN_IF_ERROR(ReleaseHeld(*applied, report));
   }
-  // Count what is still waiting: some held early in the batch were released later in it.
-  for (const auto& id : report.held_ids) {
+  // Count what is still waiting: some held early on were released later.
+  report->held = 0;
+  for (const auto& id : report->held_ids) {
     auto still = db_->Cached("SELECT 1 FROM aidsync_held WHERE hash = ?");
     still->BindBlob(1, id.view());
     ASSIGN_OR_RETURN(bool row, still->Step());
-    if (row) ++report.held;
+    if (row) ++report->held;
   }
-  RETURN_IF_ERROR(tx->Commit());
-  return report;
+  return Status::OK();
 }
 
 Status Replica::Reject(std::string_view envelope, const Digest& id, const std::string& reason,
@@ -87,13 +96,20 @@ Status Replica::Reject(std::string_view envelope, const Digest& id, const std::s
   keep->BindBlob(1, id.view()).BindText(2, reason).BindText(3, detail).BindBlob(4, envelope);
   keep->Bind(5, env_.clock->NowMillis());
   RETURN_IF_ERROR(keep->Run());
+  const bool first_refusal = db_->Changes() > 0;
+  // A held changeset refused when its predecessor arrived is rejected, not held.
+  auto unhold = db_->Cached("DELETE FROM aidsync_held WHERE hash = ?");
+  unhold->BindBlob(1, id.view());
+  RETURN_IF_ERROR(unhold->Run());
+  ++report->rejected;
+  report->rejections.push_back(reason + ": " + detail);
+  // `rejected` counts distinct changesets: a peer that offers the same bad
+  // changeset every session must not make the count grow.
+  if (!first_refusal) return Status::OK();
   auto count = db_->Cached(
       "INSERT INTO aidsync_rejected_counts(reason, n) VALUES (?, 1) ON CONFLICT(reason) DO UPDATE SET n = n + 1");
   count->BindText(1, reason);
-  RETURN_IF_ERROR(count->Run());
-  ++report->rejected;
-  report->rejections.push_back(reason + ": " + detail);
-  return Status::OK();
+  return count->Run();
 }
 
 Status Replica::CheckAuthority(const ChangesetContent& content, const char** reason) {
@@ -111,6 +127,14 @@ Status Replica::CheckAuthority(const ChangesetContent& content, const char** rea
   *reason = kUnauthorizedTable;
   if (content.cls == TableClass::kReference && f.role != Role::kHub)
     return Status::Unauthorized(f.name + " is a station and wrote reference data, which only the hub writes");
+  // A case changeset smuggling in a reference table (or the reverse): the
+  // applier refuses it too, but this is the reason to count it under.
+  for (const auto& table : content.tables) {
+    const TableDef* def = schema_.FindTable(table.name);
+    if (def != nullptr && def->cls != content.cls)
+      return Status::Unauthorized(f.name + " wrote the " + TableClassName(def->cls) + " table '" + def->name +
+                                  "' in a " + TableClassName(content.cls) + " changeset");
+  }
   return Status::OK();
 }
 
@@ -159,23 +183,60 @@ Status Replica::ApplyOneRemote(std::string_view envelope, ApplyReport* report,
       return Reject(envelope, id, kBrokenChain, "its predecessor is not the previous changeset of its chain",
                     report);
   }
-  RETURN_IF_ERROR(RecordForks(content, id));
-
   ASSIGN_OR_RETURN(auto savepoint, Savepoint::Begin(*db_));
   SignedChangeset signed_cs{id, std::string(envelope)};
-  Status applied = AppendAndApply(content, signed_cs, nullptr);
+  std::vector<TouchedRow> touched;
+  Status applied = AppendAndApply(content, signed_cs, &touched);
   if (!applied.ok()) {
     if (!IsRefusal(applied)) return applied;
     savepoint.reset();  // rolls back everything of this changeset
     return Reject(envelope, id, ReasonFor(applied), applied.message(), report);
   }
+  RETURN_IF_ERROR(RecordForks(content, id));
+  RETURN_IF_ERROR(ForgetRejection(id));
   RETURN_IF_ERROR(ObserveRemoteClock(content));
+  RETURN_IF_ERROR(TrustStationRows(touched, report));
   RETURN_IF_ERROR(savepoint->Release());
   auto unhold = db_->Cached("DELETE FROM aidsync_held WHERE hash = ?");
   unhold->BindBlob(1, id.view());
   RETURN_IF_ERROR(unhold->Run());
   ++report->applied;
   *applied_id = id;
+  return Status::OK();
+}
+
+Status Replica::ForgetRejection(const Digest& id) {
+  // Refused once (say, before its author's certificate arrived), accepted
+  // now: it no longer counts as rejected.
+  std::string reason;
+  {
+    auto find = db_->Cached("SELECT reason FROM aidsync_rejected WHERE hash = ?");
+    find->BindBlob(1, id.view());
+    ASSIGN_OR_RETURN(bool was_rejected, find->Step());
+    if (!was_rejected) return Status::OK();
+    reason = std::string(find->ColumnText(0));
+  }
+  auto forget = db_->Cached("DELETE FROM aidsync_rejected WHERE hash = ?");
+  forget->BindBlob(1, id.view());
+  RETURN_IF_ERROR(forget->Run());
+  auto count = db_->Cached("UPDATE aidsync_rejected_counts SET n = n - 1 WHERE reason = ?");
+  count->BindText(1, reason);
+  RETURN_IF_ERROR(count->Run());
+  return db_->Exec("DELETE FROM aidsync_rejected_counts WHERE n <= 0");
+}
+
+Status Replica::TrustStationRows(const std::vector<TouchedRow>& touched, ApplyReport* report) {
+  for (const auto& row : touched) {
+    if (row.table->name != "stations") continue;
+    auto stmt = db_->Cached("SELECT certificate FROM stations WHERE id = ?");
+    stmt->BindText(1, row.id);
+    ASSIGN_OR_RETURN(bool found, stmt->Step());
+    if (!found || stmt->IsNull(0)) continue;
+    auto bytes = FromHex(stmt->ColumnText(0));
+    if (!bytes.ok()) continue;  // not a certificate: nothing to trust
+    auto added = AddCertificate(*bytes);
+    if (added.ok() && *added) ++report->certificates;
+  }
   return Status::OK();
 }
 

@@ -52,7 +52,7 @@ CREATE TABLE IF NOT EXISTS aidsync_forks(
   hash_a BLOB NOT NULL, hash_b BLOB NOT NULL, detected_at INTEGER NOT NULL,
   PRIMARY KEY(author, scope, class, seq, hash_a, hash_b));
 CREATE TABLE IF NOT EXISTS aidsync_alerts(key TEXT PRIMARY KEY, message TEXT NOT NULL, raised_at INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS aidsync_notice_counters(year INTEGER PRIMARY KEY, next INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS aidsync_notice_counters(year INTEGER PRIMARY KEY, last INTEGER NOT NULL);
 )sql";
 
 std::string DbPath(const std::string& dir) { return dir + "/replica.db"; }
@@ -141,15 +141,25 @@ Result<PublicKey> Replica::Create(const std::string& dir, const NodeConfig& conf
     if (!(authority_key->public_key() == config.authority))
       return Status::InvalidArgument("--authority-key does not match --authority");
   }
-  if (Exists(DbPath(dir)) || Exists(KeyPath(dir)))
-    return Status::AlreadyExists("data dir " + dir + " already holds a node");
+  // A node exists once node.key does: it is put in place last, by rename, so
+  // an init interrupted at any point leaves no half-made node, only leftovers
+  // that the next init clears.
+  if (Exists(KeyPath(dir))) return Status::AlreadyExists("data dir " + dir + " already holds a node");
   RETURN_IF_ERROR(MakePrivateDir(dir));
+  const std::string partial_key = KeyPath(dir) + ".partial";
+  for (const std::string& leftover : {partial_key, DbPath(dir), DbPath(dir) + "-wal", DbPath(dir) + "-shm"})
+    ::unlink(leftover.c_str());
   SigningKey key = SigningKey::Generate(*env.random);
-  RETURN_IF_ERROR(key.Save(KeyPath(dir)));
+  RETURN_IF_ERROR(key.Save(partial_key));
+  PublicKey node_key = key.public_key();
   Database::Options options;
   options.create = true;
   options.vfs = env.sqlite_vfs;
   ASSIGN_OR_RETURN(std::unique_ptr<Database> db, Database::Open(DbPath(dir), options));
+  // Applicants' personal data: private even if the dir's mode is loosened.
+  // SQLite gives its -wal and -shm files the database file's mode.
+  if (::chmod(DbPath(dir).c_str(), 0600) != 0)
+    return Status::IOError("cannot make " + DbPath(dir) + " private: " + std::strerror(errno));
   {
     ASSIGN_OR_RETURN(auto tx, Transaction::Begin(*db));
     RETURN_IF_ERROR(db->Exec(kInternalSchema));
@@ -163,22 +173,23 @@ Result<PublicKey> Replica::Create(const std::string& dir, const NodeConfig& conf
     RETURN_IF_ERROR(SetNodeValue(*db, "schema_version", std::to_string(schema.version)));
     RETURN_IF_ERROR(tx->Commit());
   }
-  PublicKey node_key = key.public_key();
-  db.reset();
-  if (config.role != Role::kHub) return node_key;
-
-  // The hub enrols itself at once: certificate, trust store, stations row.
-  ASSIGN_OR_RETURN(std::unique_ptr<Replica> replica, Open(dir, env));
-  CertificateFields fields;
-  fields.node_key = node_key;
-  fields.name = config.name;
-  fields.code = config.code;
-  fields.role = Role::kHub;
-  fields.scope = config.scope;
-  fields.issued_at_ms = env.clock->NowMillis();
-  ASSIGN_OR_RETURN(Certificate cert, Certificate::Issue(fields, *authority_key));
-  RETURN_IF_ERROR(replica->InstallOwnCertificate(cert.bytes()));
-  RETURN_IF_ERROR(replica->RecordStation(cert));
+  if (config.role == Role::kHub) {
+    // The hub enrols itself at once: certificate, trust store, stations row.
+    std::unique_ptr<Replica> replica(new Replica(dir, env, std::move(key), std::move(db)));
+    RETURN_IF_ERROR(replica->LoadIdentity());
+    CertificateFields fields;
+    fields.node_key = node_key;
+    fields.name = config.name;
+    fields.code = config.code;
+    fields.role = Role::kHub;
+    fields.scope = config.scope;
+    fields.issued_at_ms = env.clock->NowMillis();
+    ASSIGN_OR_RETURN(Certificate cert, Certificate::Issue(fields, *authority_key));
+    RETURN_IF_ERROR(replica->InstallOwnCertificate(cert.bytes()));
+    RETURN_IF_ERROR(replica->RecordStation(cert));
+  }
+  if (::rename(partial_key.c_str(), KeyPath(dir).c_str()) != 0)
+    return Status::IOError("cannot create " + KeyPath(dir) + ": " + std::strerror(errno));
   return node_key;
 }
 
@@ -198,16 +209,18 @@ Status Replica::RecordStation(const Certificate& cert) {
   ASSIGN_OR_RETURN(bool found, existing->Step());
   std::optional<std::string> id;
   if (found) id = std::string(existing->ColumnText(0));
+  existing->Reset();
   RETURN_IF_ERROR(tx->PutValues("stations", id, found ? std::nullopt : std::optional(identity_.scope), values)
                       .status());
-  RETURN_IF_ERROR(tx->Commit().status());
-  return AddCertificate(cert.bytes()).status();
+  // In the same transaction as the stations row: both or neither.
+  RETURN_IF_ERROR(AddCertificate(cert.bytes()).status());
+  return tx->Commit().status();
 }
 
 Result<std::unique_ptr<Replica>> Replica::Open(const std::string& dir, const Env& env,
                                                const OpenOptions& options) {
   RETURN_IF_ERROR(CheckPrivateDir(dir));
-  if (!Exists(DbPath(dir)))
+  if (!Exists(KeyPath(dir)) || !Exists(DbPath(dir)))
     return Status::NotFound("no aidsync node in " + dir + " (run `aidsync init` or `aidsync join` first)");
   ASSIGN_OR_RETURN(SigningKey key, SigningKey::Load(KeyPath(dir)));
   Database::Options db_options;
@@ -232,15 +245,21 @@ Status Replica::Upgrade() {
     ASSIGN_OR_RETURN(auto tx, Transaction::Begin(*db_));
     RETURN_IF_ERROR(db_->Exec(kInternalSchema));
     RETURN_IF_ERROR(CreateDomainTables(*db_, schema_));
-    RETURN_IF_ERROR(SetNodeValue(*db_, "schema_version", std::to_string(schema_.version)));
     RETURN_IF_ERROR(tx->Commit());
   }
   // Changesets that named tables or columns the old schema lacked can now be
-  // materialized in full.
-  auto incomplete = db_->Cached("SELECT count(*) FROM aidsync_log WHERE complete = 0");
-  ASSIGN_OR_RETURN(bool has, incomplete->Step());
-  if (has && incomplete->ColumnInt(0) > 0) return Rebuild();
-  return Status::OK();
+  // materialized in full. The version is recorded only after that worked, so
+  // an interrupted upgrade is simply redone at the next open.
+  int64_t incomplete_count = 0;
+  {
+    auto incomplete = db_->Cached("SELECT count(*) FROM aidsync_log WHERE complete = 0");
+    ASSIGN_OR_RETURN(bool has, incomplete->Step());
+    incomplete_count = has ? incomplete->ColumnInt(0) : 0;
+  }
+  if (incomplete_count > 0) RETURN_IF_ERROR(Rebuild());
+  ASSIGN_OR_RETURN(auto tx, Transaction::Begin(*db_));
+  RETURN_IF_ERROR(SetNodeValue(*db_, "schema_version", std::to_string(schema_.version)));
+  return tx->Commit();
 }
 
 Status Replica::LoadIdentity() {

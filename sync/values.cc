@@ -6,11 +6,6 @@
 
 namespace aidsync {
 
-size_t Value::ApproxBytes() const {
-  if (auto* s = std::get_if<std::string>(&v)) return s->size() + 8;
-  return 10;
-}
-
 std::string Value::ToDisplay() const {
   if (auto* i = std::get_if<int64_t>(&v)) return std::to_string(*i);
   if (auto* d = std::get_if<double>(&v)) {
@@ -60,6 +55,9 @@ Status CheckValueType(const ColumnDef& column, const Value& value) {
 
 Status CheckValueAllowed(const ColumnDef& column, const Value& value) {
   if (value.is_null()) return Status::OK();
+  if (const auto* s = std::get_if<std::string>(&value.v); s && s->size() > kMaxTextValueBytes)
+    return Status::InvalidArgument("column '" + column.name + "': a value of " + std::to_string(s->size()) +
+                                   " bytes is over the limit of " + std::to_string(kMaxTextValueBytes));
   if (!column.allowed.empty()) {
     const auto* s = std::get_if<std::string>(&value.v);
     bool ok = false;

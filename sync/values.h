@@ -23,11 +23,13 @@ struct Value {
 
   bool is_null() const { return std::holds_alternative<std::monostate>(v); }
   bool operator==(const Value&) const = default;
-  // Rough encoded size, for cutting transactions into bounded changesets.
-  size_t ApproxBytes() const;
   // Human-readable form: text as is, numbers in decimal, NULL as "".
   std::string ToDisplay() const;
 };
+
+// Largest TEXT value a local write accepts: far above any real record field,
+// and small enough that any row fits one bounded changeset.
+constexpr size_t kMaxTextValueBytes = 64 * 1024;
 
 // Parses command-line or import text for `column`. Empty text is NULL for
 // INTEGER and REAL columns and the empty string for TEXT. InvalidArgument
@@ -37,7 +39,8 @@ Result<Value> ParseValue(const ColumnDef& column, std::string_view text);
 // OK if `value` has the column's type (NULL fits every column).
 Status CheckValueType(const ColumnDef& column, const Value& value);
 
-// OK if `value` is one of the column's allowed values and inside its range.
+// OK if `value` is one of the column's allowed values, inside its range, and
+// (for TEXT) at most kMaxTextValueBytes.
 // Checked on local writes only: received changesets are signed facts.
 Status CheckValueAllowed(const ColumnDef& column, const Value& value);
 

@@ -173,7 +173,7 @@ TEST_CASE("changeset: every single-byte flip of an envelope makes decoding fail"
       bad[i] = static_cast<char>(static_cast<uint8_t>(bad[i]) ^ mask);
       Digest bad_id;
       auto decoded = DecodeChangeset(bad, &bad_id);
-      INFO("byte " << i << " of " << envelope.size() << " xor " << int(mask));
+      INFO("byte " << i << " of " << envelope.size() << " xor " << int(mask) << ": " << decoded.status().ToString());
       REQUIRE_FALSE(decoded.ok());
       REQUIRE((decoded.status().code() == Status::Code::kCorruption ||
                decoded.status().code() == Status::Code::kBadSignature));

@@ -136,7 +136,7 @@ void ExchangeBoth(Replica& a, Replica& b) {
 
 std::vector<std::string> EnvelopesVisibleTo(Replica& replica, const std::string& scope) {
   std::vector<std::string> out;
-  REQUIRE_OK(replica.ForEachChangesetVisibleTo(scope, std::nullopt, [&](std::string_view envelope) {
+  REQUIRE_OK(replica.ForEachChangesetVisibleTo(scope, [&](std::string_view envelope) {
     out.emplace_back(envelope);
     return Status::OK();
   }));

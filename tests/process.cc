@@ -1,0 +1,317 @@
+#include "tests/process.h"
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <stdexcept>
+#include <utility>
+
+extern char** environ;
+
+namespace aidsync::proc {
+namespace {
+
+[[noreturn]] void Fail(const std::string& what, int err = errno) {
+  throw std::runtime_error(what + ": " + std::strerror(err));
+}
+
+// An anonymous in-memory file (close-on-exec in this process).
+int MemFile(const char* name) {
+  int fd = ::memfd_create(name, MFD_CLOEXEC);
+  if (fd < 0) Fail("memfd_create");
+  return fd;
+}
+
+std::string ReadAll(int fd) {
+  std::string out;
+  char buf[1 << 16];
+  off_t offset = 0;
+  for (;;) {
+    ssize_t n = ::pread(fd, buf, sizeof buf, offset);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      Fail("reading child output");
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+    offset += n;
+  }
+  return out;
+}
+
+void WriteAll(int fd, const std::string& bytes) {
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      Fail("writing child input");
+    }
+    done += static_cast<size_t>(n);
+  }
+}
+
+// Closes the fd on scope exit.
+struct FdGuard {
+  int fd;
+  ~FdGuard() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+// posix_spawn_file_actions_t with RAII destruction.
+struct FileActions {
+  posix_spawn_file_actions_t actions;
+  FileActions() {
+    if (int e = posix_spawn_file_actions_init(&actions); e != 0) Fail("posix_spawn_file_actions_init", e);
+  }
+  ~FileActions() { posix_spawn_file_actions_destroy(&actions); }
+  void Check(int e, const char* what) {
+    if (e != 0) Fail(what, e);
+  }
+};
+
+std::string Quote(const std::string& arg) {
+  if (!arg.empty() && arg.find_first_of(" \t\n'\"\\$`;&|<>()*?[]#~") == std::string::npos) return arg;
+  std::string out = "'";
+  for (char c : arg) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
+}
+
+}  // namespace
+
+std::string AidsyncBinary() {
+  const char* override_path = std::getenv("AIDSYNC_TEST_BINARY");
+  return override_path != nullptr && *override_path != '\0' ? override_path : AIDSYNC_BINARY;
+}
+
+std::string Result::Out() const {
+  std::string s = out;
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+  return s;
+}
+
+std::vector<std::string> Result::ErrLines() const {
+  std::vector<std::string> lines;
+  std::string line;
+  std::istringstream in(err);
+  while (std::getline(in, line)) lines.push_back(line);
+  return lines;
+}
+
+std::string Result::Describe() const {
+  std::ostringstream s;
+  s << "$";
+  for (const auto& a : argv) s << " " << Quote(a);
+  s << "\n";
+  if (term_signal != 0) {
+    s << "killed by signal " << term_signal << "\n";
+  } else {
+    s << "exit " << exit_code << "\n";
+  }
+  constexpr size_t kShow = 4000;
+  auto show = [&](const char* name, const std::string& text) {
+    s << name << " (" << text.size() << " bytes):\n";
+    if (text.size() > kShow) {
+      s << text.substr(0, kShow) << "\n...[truncated]\n";
+    } else {
+      s << text;
+      if (!text.empty() && text.back() != '\n') s << "\n";
+    }
+  };
+  show("stdout", out);
+  show("stderr", err);
+  return s.str();
+}
+
+Process Process::Start(std::vector<std::string> argv, const Options& options) {
+  if (argv.empty()) throw std::invalid_argument("Process::Start: empty argv");
+  Process p;
+  p.argv_ = std::move(argv);
+  p.out_fd_ = MemFile("stdout");
+  p.err_fd_ = MemFile("stderr");
+  FdGuard in{-1};
+  if (options.stdin_data) {
+    in.fd = MemFile("stdin");
+    WriteAll(in.fd, *options.stdin_data);
+    if (::lseek(in.fd, 0, SEEK_SET) != 0) Fail("lseek");
+  }
+
+  FileActions fa;
+  if (options.close_stdin) {
+    fa.Check(posix_spawn_file_actions_addclose(&fa.actions, STDIN_FILENO), "addclose");
+  } else if (in.fd >= 0) {
+    fa.Check(posix_spawn_file_actions_adddup2(&fa.actions, in.fd, STDIN_FILENO), "adddup2 stdin");
+  } else {
+    fa.Check(posix_spawn_file_actions_addopen(&fa.actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0),
+             "addopen /dev/null");
+  }
+  // dup2 onto another descriptor clears close-on-exec on the copy.
+  fa.Check(posix_spawn_file_actions_adddup2(&fa.actions, p.out_fd_, STDOUT_FILENO), "adddup2 stdout");
+  fa.Check(posix_spawn_file_actions_adddup2(&fa.actions, p.err_fd_, STDERR_FILENO), "adddup2 stderr");
+  if (!options.cwd.empty())
+    fa.Check(posix_spawn_file_actions_addchdir_np(&fa.actions, options.cwd.c_str()), "addchdir");
+
+  std::vector<char*> cargv;
+  for (auto& a : p.argv_) cargv.push_back(a.data());
+  cargv.push_back(nullptr);
+  pid_t pid = -1;
+  if (int e = ::posix_spawn(&pid, cargv[0], &fa.actions, nullptr, cargv.data(), environ); e != 0)
+    Fail("cannot start " + p.argv_[0], e);
+  p.pid_ = pid;
+  return p;
+}
+
+Process::Process(Process&& other) noexcept
+    : pid_(std::exchange(other.pid_, -1)),
+      out_fd_(std::exchange(other.out_fd_, -1)),
+      err_fd_(std::exchange(other.err_fd_, -1)),
+      argv_(std::move(other.argv_)) {}
+
+Process& Process::operator=(Process&& other) noexcept {
+  if (this != &other) {
+    if (running()) Wait();
+    Close();
+    pid_ = std::exchange(other.pid_, -1);
+    out_fd_ = std::exchange(other.out_fd_, -1);
+    err_fd_ = std::exchange(other.err_fd_, -1);
+    argv_ = std::move(other.argv_);
+  }
+  return *this;
+}
+
+Process::~Process() {
+  if (running()) {
+    int status;
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+  }
+  Close();
+}
+
+void Process::Close() {
+  if (out_fd_ >= 0) ::close(out_fd_);
+  if (err_fd_ >= 0) ::close(err_fd_);
+  out_fd_ = err_fd_ = -1;
+}
+
+Result Process::Wait() {
+  if (!running()) throw std::logic_error("Process::Wait: not running");
+  int status = 0;
+  while (::waitpid(pid_, &status, 0) < 0) {
+    if (errno != EINTR) Fail("waitpid");
+  }
+  return Finish(status);
+}
+
+Result Process::Finish(int status) {
+  Result r;
+  r.argv = argv_;
+  if (WIFEXITED(status)) {
+    r.exit_code = WEXITSTATUS(status);
+  } else if (WIFSIGNALED(status)) {
+    r.term_signal = WTERMSIG(status);
+  }
+  pid_ = -1;
+  r.out = ReadAll(out_fd_);
+  r.err = ReadAll(err_fd_);
+  Close();
+  return r;
+}
+
+Result Run(std::vector<std::string> argv, const Options& options) {
+  return Process::Start(std::move(argv), options).Wait();
+}
+
+Result Aidsync(std::vector<std::string> args, const Options& options) {
+  args.insert(args.begin(), AidsyncBinary());
+  return Run(std::move(args), options);
+}
+
+std::vector<std::vector<Result>> RunLanes(const std::vector<std::vector<std::vector<std::string>>>& lanes) {
+  std::vector<std::vector<Result>> results(lanes.size());
+  std::vector<size_t> next(lanes.size(), 0);
+  std::map<pid_t, std::pair<size_t, Process>> running;
+  auto start_next = [&](size_t lane) {
+    if (next[lane] >= lanes[lane].size()) return;
+    std::vector<std::string> argv = lanes[lane][next[lane]++];
+    argv.insert(argv.begin(), AidsyncBinary());
+    Process p = Process::Start(std::move(argv));
+    pid_t pid = p.pid();
+    running.emplace(pid, std::make_pair(lane, std::move(p)));
+  };
+  // Every lane's first command starts before any is waited for.
+  for (size_t lane = 0; lane < lanes.size(); ++lane) start_next(lane);
+  while (!running.empty()) {
+    int status = 0;
+    pid_t pid = ::waitpid(-1, &status, 0);
+    if (pid < 0) {
+      if (errno == EINTR) continue;
+      Fail("waitpid");
+    }
+    auto it = running.find(pid);
+    if (it == running.end()) continue;  // not one of ours
+    size_t lane = it->second.first;
+    results[lane].push_back(it->second.second.Finish(status));
+    running.erase(it);
+    start_next(lane);
+  }
+  return results;
+}
+
+TempDir::TempDir() {
+  char tmpl[] = "/tmp/aidsync-cli-test.XXXXXX";
+  if (::mkdtemp(tmpl) == nullptr) Fail("mkdtemp");
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) Fail("cannot open " + path);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void WriteFile(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) Fail("cannot create " + path);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  out.close();
+  if (!out) Fail("cannot write " + path);
+}
+
+unsigned FileMode(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) Fail("stat " + path);
+  return static_cast<unsigned>(st.st_mode & 07777);
+}
+
+bool Exists(const std::string& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+}  // namespace aidsync::proc

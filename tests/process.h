@@ -1,0 +1,109 @@
+// Test helpers for process-level tests: run the real `aidsync` binary (or any
+// program) without a shell, capturing stdout, stderr and the exit status; run
+// several command sequences concurrently; and a temporary directory.
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace aidsync::proc {
+
+// The aidsync executable under test: the AIDSYNC_BINARY compile definition, or
+// the AIDSYNC_TEST_BINARY environment variable when set (to test another build).
+std::string AidsyncBinary();
+
+// How a finished child ended and what it printed.
+struct Result {
+  int exit_code = -1;   // the exit status, or -1 if the child was killed by a signal
+  int term_signal = 0;  // the signal that killed it, or 0
+  std::string out;      // everything written to stdout
+  std::string err;      // everything written to stderr
+
+  bool ok() const { return exit_code == 0; }
+  // stdout without its trailing newlines (what a shell's $(...) captures).
+  std::string Out() const;
+  // The lines of stderr (a last line without '\n' counts too).
+  std::vector<std::string> ErrLines() const;
+  // argv, exit status, stdout and stderr, for test failure messages.
+  std::string Describe() const;
+
+  std::vector<std::string> argv;
+};
+
+struct Options {
+  // Bytes to feed on stdin; without them stdin is /dev/null (or closed).
+  std::optional<std::string> stdin_data;
+  bool close_stdin = false;  // start the child with fd 0 closed
+  std::string cwd;           // working directory of the child; empty: the test's
+};
+
+// A started child process. Its stdout and stderr go to anonymous in-memory
+// files, so any number of children can run at once without pipe deadlocks.
+class Process {
+ public:
+  // Starts argv[0] (an absolute or relative path; PATH is not searched).
+  // Throws std::runtime_error if it cannot be started.
+  static Process Start(std::vector<std::string> argv, const Options& options = {});
+
+  Process(Process&& other) noexcept;
+  Process& operator=(Process&& other) noexcept;
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+  ~Process();  // waits for the child if Wait() was not called
+
+  pid_t pid() const { return pid_; }
+  bool running() const { return pid_ > 0; }
+  // Waits for the child to end and collects its output.
+  Result Wait();
+  // Collects the output of a child already reaped with wait status `status`.
+  Result Finish(int status);
+
+ private:
+  Process() = default;
+  void Close();
+
+  pid_t pid_ = -1;
+  int out_fd_ = -1;
+  int err_fd_ = -1;
+  std::vector<std::string> argv_;
+};
+
+// Runs a program to completion.
+Result Run(std::vector<std::string> argv, const Options& options = {});
+// Runs the aidsync binary with `args` (the binary is prepended).
+Result Aidsync(std::vector<std::string> args, const Options& options = {});
+
+// Runs several lanes at once: the commands of one lane run one after another,
+// the lanes concurrently. A command is argv without the program: each runs
+// the aidsync binary. Returns each lane's results in order.
+// It reaps with waitpid(-1): start no other child that is still running.
+std::vector<std::vector<Result>> RunLanes(const std::vector<std::vector<std::vector<std::string>>>& lanes);
+
+// A directory made with mkdtemp under /tmp, removed with its content on
+// destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::string& path() const { return path_; }
+  // path() + "/" + name
+  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// Small file helpers; they throw std::runtime_error on failure.
+std::string ReadFile(const std::string& path);
+void WriteFile(const std::string& path, const std::string& bytes);
+// The permission bits of a file (st_mode & 07777).
+unsigned FileMode(const std::string& path);
+bool Exists(const std::string& path);
+
+}  // namespace aidsync::proc
