@@ -9,6 +9,8 @@
 // and never overwritten; Load refuses it if group or others have any access.
 #include "crypto/keys.h"
 
+#include "base/durable_file.h"
+
 #include <fcntl.h>
 #include <sodium.h>
 #include <sys/stat.h>
@@ -302,7 +304,7 @@ Status SigningKey::Save(const std::string& path) const {
     ::unlink(path.c_str());
     return Status::IOError("cannot write key file " + path + ": " + ErrnoText(err));
   }
-  return Status::OK();
+  return SyncParentDirectory(path);
 }
 
 Signature SigningKey::SignDigest(const Digest& digest) const {

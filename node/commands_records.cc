@@ -124,10 +124,12 @@ Status RunImport(Context& ctx, const ImportArgs& a) {
   ImportOptions options;
   auto start = std::chrono::steady_clock::now();
   if (StderrIsTerminal()) {
-    options.progress = [start](int64_t rows) {
+    options.progress = [start](int64_t rows, int64_t bytes_read, int64_t bytes_total) {
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      double left = bytes_read > 0 ? secs * static_cast<double>(bytes_total - bytes_read) / bytes_read : 0;
       std::cerr << "\rimported " << rows << " rows, " << static_cast<int64_t>(rows / (secs > 0 ? secs : 1))
-                << " rows/s, " << static_cast<int64_t>(secs) << " s" << std::flush;
+                << " rows/s, " << static_cast<int64_t>(secs) << " s so far, about "
+                << static_cast<int64_t>(left + 0.5) << " s left   " << std::flush;
     };
   }
   auto rows = ImportFile(*replica, a.table, a.file, options);

@@ -2,6 +2,7 @@
 
 #include <iostream>
 
+#include "base/durable_file.h"
 #include "node/cli.h"
 
 namespace aidsync::cli {
@@ -89,7 +90,7 @@ Status WriteFileAtomically(const std::string& path, std::string_view bytes) {
     ::unlink(tmp.c_str());
     return Status::IOError("cannot write " + path + ": " + std::strerror(ok ? errno : err));
   }
-  return Status::OK();
+  return SyncParentDirectory(path);
 }
 
 }  // namespace aidsync::cli

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "base/durable_file.h"
 #include "crypto/sealed_stream.h"
 #include "schema/bundle.capnp.h"
 #include "schema/canonical.h"
@@ -145,6 +146,7 @@ Result<BundleCreateSummary> CreateBundle(Replica& replica, const std::string& re
                          : Status::IOError("cannot create " + out_path + ": " + std::strerror(errno));
   }
   ::unlink(tmp.c_str());
+  if (st.ok()) st = SyncParentDirectory(out_path);
   if (!st.ok()) return st;
   return summary;
 }

@@ -32,7 +32,16 @@ Status PutRecord(LocalTransaction& tx, const std::string& table, Fields fields) 
 }
 
 // libcsv calls back per field and per record; this gathers them.
+// Reports progress every this many rows.
+constexpr int64_t kProgressEvery = 5000;
+
+void ReportProgress(const ImportOptions& options, int64_t rows, std::FILE* in, int64_t total) {
+  if (options.progress && rows % kProgressEvery == 0) options.progress(rows, std::ftell(in), total);
+}
+
 struct CsvState {
+  std::FILE* in;
+  int64_t total_bytes;
   LocalTransaction* tx;
   const std::string* table;
   const ImportOptions* options;
@@ -85,15 +94,15 @@ void OnCsvRecord(int /*terminator*/, void* user) {
     return;
   }
   ++st->rows;
-  if (st->options->progress && st->rows % 5000 == 0) st->options->progress(st->rows);
+  ReportProgress(*st->options, st->rows, st->in, st->total_bytes);
 }
 
-Result<int64_t> ImportCsv(LocalTransaction& tx, const std::string& table, std::FILE* in,
+Result<int64_t> ImportCsv(LocalTransaction& tx, const std::string& table, std::FILE* in, int64_t total,
                           const ImportOptions& options) {
   csv_parser parser;
   if (csv_init(&parser, CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL) != 0)
     return Status::IOError("cannot start the CSV parser");
-  CsvState st{&tx, &table, &options, {}, {}, 0, 0, Status::OK()};
+  CsvState st{in, total, &tx, &table, &options, {}, {}, 0, 0, Status::OK()};
   char buf[1 << 16];
   size_t n;
   Status failure;
@@ -121,7 +130,7 @@ Result<std::string> JsonFieldText(const nlohmann::json& value) {
   return Status::InvalidArgument("values must be strings, numbers, booleans or null");
 }
 
-Result<int64_t> ImportJsonLines(LocalTransaction& tx, const std::string& table, std::FILE* in,
+Result<int64_t> ImportJsonLines(LocalTransaction& tx, const std::string& table, std::FILE* in, int64_t total,
                                 const ImportOptions& options) {
   int64_t line = 0, rows = 0;
   char* buf = nullptr;
@@ -157,7 +166,7 @@ Result<int64_t> ImportJsonLines(LocalTransaction& tx, const std::string& table, 
       break;
     }
     ++rows;
-    if (options.progress && rows % 5000 == 0) options.progress(rows);
+    ReportProgress(options, rows, in, total);
   }
   std::free(buf);
   RETURN_IF_ERROR(st);
@@ -184,9 +193,12 @@ Result<int64_t> ImportFile(Replica& replica, const std::string& table, const std
     format = c == '{' ? ImportFormat::kJsonLines : ImportFormat::kCsv;
     std::rewind(in.get());
   }
+  std::fseek(in.get(), 0, SEEK_END);
+  const int64_t total = std::ftell(in.get());
+  std::rewind(in.get());
   ASSIGN_OR_RETURN(auto tx, replica.BeginLocal());
-  Result<int64_t> rows = format == ImportFormat::kJsonLines ? ImportJsonLines(*tx, table, in.get(), options)
-                                                            : ImportCsv(*tx, table, in.get(), options);
+  Result<int64_t> rows = format == ImportFormat::kJsonLines ? ImportJsonLines(*tx, table, in.get(), total, options)
+                                                            : ImportCsv(*tx, table, in.get(), total, options);
   if (!rows.ok()) return rows.status().WithContext(path);
   auto committed = tx->Commit();
   if (!committed.ok()) return committed.status().WithContext(path);

@@ -26,8 +26,9 @@ struct ImportOptions {
   size_t max_record_bytes = 1 << 20;
   // Widest header: no table has more columns than this.
   size_t max_columns = 256;
-  // Called every few thousand rows with the count so far (progress display).
-  std::function<void(int64_t rows)> progress;
+  // Called every few thousand rows with the rows stored so far and how far
+  // into the file the reader is (for a progress display with time left).
+  std::function<void(int64_t rows, int64_t bytes_read, int64_t bytes_total)> progress;
 };
 
 // Imports every record of `path` into `table`. Returns the number of rows

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "base/durable_file.h"
 #include "schema/scope.h"
 #include "sync/local_write.h"
 #include "sync/replica.h"
@@ -190,6 +191,7 @@ Result<PublicKey> Replica::Create(const std::string& dir, const NodeConfig& conf
   }
   if (::rename(partial_key.c_str(), KeyPath(dir).c_str()) != 0)
     return Status::IOError("cannot create " + KeyPath(dir) + ": " + std::strerror(errno));
+  RETURN_IF_ERROR(SyncParentDirectory(KeyPath(dir)));
   return node_key;
 }
 

@@ -98,7 +98,7 @@ std::string Snapshot(const std::string& data) {
   out += "log " + Dump(status.at("log")) + "\n";
   out += "conflicts " + Dump(status.at("conflicts_open")) + " forks " + Dump(status.at("forks")) + "\n";
   out += Query(data, "SELECT count(*) AS n, max(id) AS last, max(hlc) AS hlc FROM aidsync_log") + "\n";
-  out += Query(data, "SELECT year, next FROM aidsync_notice_counters ORDER BY year") + "\n";
+  out += Query(data, "SELECT * FROM aidsync_notice_counters ORDER BY 1") + "\n";
   out += Query(data, "SELECT (SELECT count(*) FROM aidsync_held) AS held, "
                      "(SELECT count(*) FROM aidsync_row_meta) AS meta") + "\n";
   return out;
