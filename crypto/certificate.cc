@@ -196,4 +196,30 @@ Result<Certificate> Certificate::Parse(std::string_view bytes, const PublicKey& 
   return cert;
 }
 
+std::string EncodeEnrolment(const Enrolment& enrolment) {
+  capnp::MallocMessageBuilder message;
+  auto file = message.initRoot<wire::EnrolmentFile>();
+  file.setCertificate(AsData(enrolment.certificate));
+  file.setIssuer(AsData(enrolment.hub_certificate));
+  return SerializeCanonical(file.asReader());
+}
+
+Result<Enrolment> DecodeEnrolment(std::string_view bytes) {
+  constexpr size_t kMaxEnrolmentBytes = 16 * 1024;
+  if (bytes.size() > kMaxEnrolmentBytes) return Status::Corruption("enrolment file is too large");
+  capnp::ReaderOptions options;
+  options.traversalLimitInWords = kMaxEnrolmentBytes / 8;  // no amplification past the file itself
+  options.nestingLimit = 4;
+  ASSIGN_OR_RETURN(auto message, CanonicalMessage::Parse(bytes, options, "enrolment file"));
+  try {
+    auto file = message->Root<wire::EnrolmentFile>();
+    Enrolment out;
+    out.certificate = std::string(AsView(file.getCertificate()));
+    out.hub_certificate = std::string(AsView(file.getIssuer()));
+    return out;
+  } catch (const kj::Exception& e) {
+    return Status::Corruption(std::string("enrolment file is malformed: ") + e.getDescription().cStr());
+  }
+}
+
 }  // namespace aidsync

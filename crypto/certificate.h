@@ -59,4 +59,18 @@ class Certificate {
   std::string bytes_;
 };
 
+// What offline enrolment hands a station (`aidsync enroll` → `install-cert`):
+// its own certificate and the enrolling hub's, so the station knows the hub's
+// key before it first hears from it.
+struct Enrolment {
+  std::string certificate;      // SignedCertificate bytes of the station
+  std::string hub_certificate;  // SignedCertificate bytes of the hub
+};
+
+// Serializes an enrolment file (canonical Cap'n Proto EnrolmentFile).
+std::string EncodeEnrolment(const Enrolment& enrolment);
+// Parses an enrolment file's structure; the certificates inside are verified
+// by whoever installs them. Corruption if malformed or over 16 KiB.
+Result<Enrolment> DecodeEnrolment(std::string_view bytes);
+
 }  // namespace aidsync

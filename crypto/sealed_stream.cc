@@ -234,6 +234,9 @@ Result<std::optional<std::string>> SealedStreamReader::Next() {
   }
   if (tag == crypto_secretstream_xchacha20poly1305_TAG_FINAL) {
     if (!plaintext.empty()) return Status::Corruption(frame_name + " is a final frame with data");
+    // The stream ends with its FINAL frame: bytes after it mean the file was
+    // altered (or two files were joined), so the whole stream is refused.
+    if (std::fgetc(in_) != EOF) return Status::Corruption("sealed stream has bytes after its final frame");
     finished_ = true;
     state_->broken = false;
     return std::optional<std::string>();

@@ -61,7 +61,8 @@ class SealedStreamReader {
   static Result<std::unique_ptr<SealedStreamReader>> Open(std::FILE* in, const SigningKey& own,
                                                           const SealedStreamOptions& options = {});
   // The next frame, or nullopt after the FINAL frame. Corruption if a frame
-  // fails authentication, exceeds the limit, or the file ends before FINAL.
+  // fails authentication, exceeds the limit, the file ends before FINAL, or
+  // anything follows FINAL.
   Result<std::optional<std::string>> Next();
 
   ~SealedStreamReader();

@@ -60,7 +60,9 @@ Status RunEnroll(Context& ctx, const EnrollArgs& a) {
     return Status::AlreadyExists("station code " + a.code + " is already enrolled to another key (" +
                                  same_code->fields().name + "); station codes number notices and must be unique");
   ASSIGN_OR_RETURN(Certificate cert, Certificate::Issue(fields, authority));
-  RETURN_IF_ERROR(WriteFileAtomically(a.out, cert.bytes()));
+  ASSIGN_OR_RETURN(std::optional<Certificate> hub, replica->CertificateByKey(replica->identity().key));
+  if (!hub) return Status::Corruption("the hub's own certificate is missing from its trust store");
+  RETURN_IF_ERROR(WriteFileAtomically(a.out, EncodeEnrolment({cert.bytes(), hub->bytes()})));
   return replica->RecordStation(cert);
 }
 
@@ -106,8 +108,12 @@ void RegisterTrustCommands(CLI::App& app, Context& ctx) {
   install->callback([&ctx, cert_file] {
     ctx.run = [&ctx, cert_file]() -> Status {
       ASSIGN_OR_RETURN(std::string bytes, ReadSmallFile(*cert_file, 64 * 1024));
+      auto enrolment = DecodeEnrolment(bytes);
+      if (!enrolment.ok()) return enrolment.status().WithContext(*cert_file);
       ASSIGN_OR_RETURN(auto replica, ctx.OpenNode());
-      return replica->InstallOwnCertificate(bytes).WithContext(*cert_file);
+      RETURN_IF_ERROR(replica->InstallOwnCertificate(enrolment->certificate).WithContext(*cert_file));
+      auto hub = replica->AddCertificate(enrolment->hub_certificate);
+      return hub.status().WithContext(*cert_file + " (the hub's certificate)");
     };
   });
 }

@@ -23,3 +23,9 @@ struct SignedCertificate {
   body @0 :Data;          # a CertificateBody message in canonical form (schema/canonical.h), verbatim
   signature @1 :Data;     # 64-byte ed25519 over BLAKE2b-256("aidsync certificate v1" 0x00 body)
 }
+
+# The file `aidsync enroll` writes and `aidsync install-cert` reads.
+struct EnrolmentFile {
+  certificate @0 :Data;   # the station's SignedCertificate
+  issuer @1 :Data;        # the hub's own SignedCertificate: the station learns the hub's key
+}
