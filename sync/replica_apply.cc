@@ -13,6 +13,7 @@ constexpr const char* kUnknownAuthor = "unknown_author";
 constexpr const char* kOutOfScope = "out_of_scope";
 constexpr const char* kUnauthorizedTable = "unauthorized_table";
 constexpr const char* kBrokenChain = "broken_chain";
+constexpr const char* kNotForThisNode = "not_for_this_node";
 
 const char* ReasonFor(const Status& st) {
   switch (st.code()) {
@@ -135,6 +136,12 @@ Status Replica::CheckAuthority(const ChangesetContent& content, const char** rea
       return Status::Unauthorized(f.name + " wrote the " + TableClassName(def->cls) + " table '" + def->name +
                                   "' in a " + TableClassName(content.cls) + " changeset");
   }
+  // A node stores only what its jurisdiction may see (DESIGN 3): a village
+  // keeps no other village's case records, whoever sends them.
+  *reason = kNotForThisNode;
+  if (!ChangesetVisibleTo(identity_.scope, content.scope, content.cls))
+    return Status::Unauthorized(std::string(TableClassName(content.cls)) + " changeset of scope " + content.scope +
+                                " is not for a node of scope " + identity_.scope);
   return Status::OK();
 }
 

@@ -250,4 +250,84 @@ int64_t TotalChangesets(Replica& replica) {
   return status->total_changesets;
 }
 
+std::string Snapshot(Replica& r) {
+  return Dump(r) + "[log]\n" + std::to_string(TotalChangesets(r)) + "\n";
+}
+
+std::optional<std::string> TextField(Replica& r, const std::string& table, const std::string& id,
+                                     const std::string& column) {
+  auto v = Field(r, table, id, column);
+  if (!v) return std::nullopt;
+  return v->ToDisplay();
+}
+
+bool Mentions(const std::vector<std::string>& lines, const std::string& a, const std::string& b) {
+  for (const auto& line : lines)
+    if (line.find(a) != std::string::npos && line.find(b) != std::string::npos) return true;
+  return false;
+}
+
+ReplicaStatus StatusOf(Replica& r) {
+  auto s = r.GetStatus();
+  REQUIRE_OK(s);
+  return *s;
+}
+
+SignedChangeset HandBuilt(const SigningKey& key, const std::string& scope, TableClass cls, uint64_t seq,
+                          std::optional<Digest> prev, uint64_t hlc, std::vector<TableOpsList> tables) {
+  ChangesetContent c;
+  c.author = key.public_key();
+  c.scope = scope;
+  c.cls = cls;
+  c.seq = seq;
+  c.prev = prev;
+  c.hlc = hlc;
+  c.schema_version = 1;
+  c.tables = std::move(tables);
+  auto signed_cs = SignChangeset(c, key);
+  REQUIRE_OK(signed_cs);
+  return *signed_cs;
+}
+
+TableOpsList OneRow(const std::string& table, const std::string& id, const TextValues& values) {
+  TableOpsList ops{table, {}, {}};
+  RowOp row{id, false, {}};
+  for (const auto& [column, text] : values) {
+    row.fields.push_back(FieldWriteOp{static_cast<uint16_t>(ops.columns.size()), {}, false, Value::Text(text)});
+    ops.columns.push_back(column);
+  }
+  ops.rows.push_back(row);
+  return ops;
+}
+
+uint64_t HlcOf(const std::string& envelope) {
+  Digest id;
+  auto c = DecodeChangeset(envelope, &id);
+  REQUIRE_OK(c);
+  return c->hlc;
+}
+
+Digest IdOf(const std::string& envelope) {
+  Digest id;
+  REQUIRE_OK(DecodeChangeset(envelope, &id));
+  return id;
+}
+
+Roster MakeRoster(Replica& hub) {
+  Roster r;
+  auto put = [&](const std::string& name, const std::string& kind, const std::string& years) {
+    auto id = PutRow(hub, "lawyers", std::nullopt,
+                     {{"name", name}, {"firm", "湘法律师事务所"}, {"kind", kind}, {"practice_years", years},
+                      {"active", "1"}});
+    REQUIRE_OK(id);
+    return *id;
+  };
+  r.senior = put("李律师", "lawyer", "5");
+  r.junior = put("张律师", "lawyer", "2");
+  r.intern = put("实习生", "intern", "1");
+  r.assistant = put("助理", "assistant", "4");
+  r.grassroots = put("基层法律工作者", "grassroots", "10");
+  return r;
+}
+
 }  // namespace aidsync::testing

@@ -185,4 +185,37 @@ Status DeleteRow(Replica& replica, const std::string& table, const std::string& 
 
 int64_t TotalChangesets(Replica& replica);
 
+// ---- helpers shared by the replica test files (replica_test,
+// replica_apply_test, merge_test, domain_rules_test) ----
+
+constexpr const char* kTownship = "430123/05";
+constexpr const char* kStationName = "城关镇工作站";
+
+// Everything a refused write must leave untouched: tables, conflicts and the
+// number of changesets in the log.
+std::string Snapshot(Replica& r);
+// The display text of a field, or nullopt if the row is absent.
+std::optional<std::string> TextField(Replica& r, const std::string& table, const std::string& id,
+                                     const std::string& column);
+// Whether some line contains `a` and `b`.
+bool Mentions(const std::vector<std::string>& lines, const std::string& a, const std::string& b = "");
+// GetStatus(), REQUIREd ok.
+ReplicaStatus StatusOf(Replica& r);
+
+// A changeset built by hand, for inputs a well-behaved node never produces.
+SignedChangeset HandBuilt(const SigningKey& key, const std::string& scope, TableClass cls, uint64_t seq,
+                          std::optional<Digest> prev, uint64_t hlc, std::vector<TableOpsList> tables);
+// One table op writing text columns of one new row.
+TableOpsList OneRow(const std::string& table, const std::string& id, const TextValues& values);
+// The HLC and the id of a valid envelope.
+uint64_t HlcOf(const std::string& envelope);
+Digest IdOf(const std::string& envelope);
+
+// The hub's lawyer roster for rule tests (written at the hub; send it down
+// with Exchange).
+struct Roster {
+  std::string senior, junior, intern, assistant, grassroots;
+};
+Roster MakeRoster(Replica& hub);
+
 }  // namespace aidsync::testing

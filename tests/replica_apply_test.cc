@@ -1,0 +1,461 @@
+// Tests for Replica::ApplyRemote (sync/replica_apply.cc): duplicates, held
+// changesets, rejections and their counts, unknown tables and columns, forks,
+// rows two stations created under one id, and tampering.
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <string>
+#include <vector>
+
+#include "sync/changeset.h"
+#include "sync/replica.h"
+#include "tests/cluster_fixture.h"
+
+namespace aidsync {
+namespace {
+
+using testing::Cluster;
+using testing::Dump;
+using testing::DumpConflicts;
+using testing::Exchange;
+using testing::Field;
+using testing::HandBuilt;
+using testing::IdOf;
+using testing::Mentions;
+using testing::Node;
+using testing::OneRow;
+using testing::OwnEnvelopes;
+using testing::PutRow;
+using testing::Snapshot;
+using testing::StatusOf;
+using testing::TextField;
+using testing::TotalChangesets;
+using testing::kStationName;
+using testing::kTownship;
+
+}  // namespace
+
+// --------------------------------------------------------------- remote apply
+
+TEST_CASE("remote apply: a duplicate is a no-op", "[replica][remote]") {
+  Cluster cluster;
+  Replica& hub = *cluster.hub().replica;
+  Replica& st = *cluster.AddStation(kStationName, "0512", kTownship).replica;
+  REQUIRE_OK(PutRow(st, "consultations", std::nullopt, {{"topic", "a"}}));
+  REQUIRE_OK(PutRow(st, "consultations", std::nullopt, {{"topic", "b"}}));
+  auto own = OwnEnvelopes(st);
+  REQUIRE(own.size() == 2);
+
+  auto first = hub.ApplyRemote(own);
+  REQUIRE_OK(first);
+  CHECK(first->applied == 2);
+  CHECK(first->duplicates == 0);
+  std::string after_first = Snapshot(hub);
+
+  auto again = hub.ApplyRemote({own[0], own[1], own[0]});
+  REQUIRE_OK(again);
+  CHECK(again->applied == 0);
+  CHECK(again->duplicates == 3);
+  CHECK(again->rejected == 0);
+  CHECK(Snapshot(hub) == after_first);
+  // The author's own changesets coming back are duplicates too.
+  auto back = st.ApplyRemote(own);
+  REQUIRE_OK(back);
+  CHECK(back->duplicates == 2);
+}
+
+TEST_CASE("remote apply: a changeset whose predecessor is missing is held until it arrives",
+          "[replica][remote]") {
+  Cluster cluster;
+  Replica& hub = *cluster.hub().replica;
+  Replica& st = *cluster.AddStation(kStationName, "0512", kTownship).replica;
+  auto id = PutRow(st, "consultations", std::nullopt, {{"topic", "v1"}});
+  REQUIRE_OK(id);
+  REQUIRE_OK(PutRow(st, "consultations", *id, {{"topic", "v2"}}));
+  REQUIRE_OK(PutRow(st, "consultations", *id, {{"topic", "v3"}}));
+  auto own = OwnEnvelopes(st);
+  REQUIRE(own.size() == 3);
+  int64_t total = TotalChangesets(hub);
+
+  auto third = hub.ApplyRemote({own[2]});
+  REQUIRE_OK(third);
+  CHECK(third->applied == 0);
+  CHECK(third->held == 1);
+  REQUIRE(third->held_ids.size() == 1);
+  CHECK(third->held_ids[0] == IdOf(own[2]));
+  auto second = hub.ApplyRemote({own[1]});
+  REQUIRE_OK(second);
+  CHECK(second->held == 1);
+  ReplicaStatus waiting = StatusOf(hub);
+  CHECK(waiting.held_changesets == 2);
+  CHECK(waiting.total_changesets == total);  // held is not applied
+  CHECK(Mentions(waiting.alerts, "held"));
+  CHECK_FALSE(Field(hub, "consultations", *id, "topic").has_value());
+  // A held changeset arriving again is still held, not duplicated.
+  auto repeat = hub.ApplyRemote({own[2]});
+  REQUIRE_OK(repeat);
+  CHECK(repeat->held == 1);
+  CHECK(StatusOf(hub).held_changesets == 2);
+
+  auto first = hub.ApplyRemote({own[0]});
+  REQUIRE_OK(first);
+  CHECK(first->applied == 3);
+  CHECK(first->held == 0);
+  ReplicaStatus done = StatusOf(hub);
+  CHECK(done.held_changesets == 0);
+  CHECK(done.total_changesets == total + 3);
+  CHECK(TextField(hub, "consultations", *id, "topic") == "v3");
+  CHECK(DumpConflicts(hub).empty());
+}
+
+TEST_CASE("remote apply: a held changeset refused once its predecessor arrives is no longer counted as held",
+          "[replica][remote]") {
+  Cluster cluster;
+  Replica& hub = *cluster.hub().replica;
+  Node& st_node = cluster.AddStation(kStationName, "0512", kTownship);
+  SigningKey key = cluster.KeyOf(st_node);
+  const std::string scope = "430123/05/019";
+  auto first = HandBuilt(key, scope, TableClass::kCase, 1, std::nullopt, MakeHlc(testing::kDefaultStartMs, 1),
+                         {OneRow("consultations", "ok-row", {{"topic", "好"}})});
+  // Text in the INTEGER column satisfaction: a signed but malformed write.
+  auto second = HandBuilt(key, scope, TableClass::kCase, 2, first.id, MakeHlc(testing::kDefaultStartMs, 2),
+                          {OneRow("return_visits", "bad-row", {{"satisfaction", "五"}})});
+  auto held = hub.ApplyRemote({second.envelope});
+  REQUIRE_OK(held);
+  CHECK(held->held == 1);
+  CHECK(StatusOf(hub).held_changesets == 1);
+
+  auto report = hub.ApplyRemote({first.envelope});
+  REQUIRE_OK(report);
+  CHECK(report->applied == 1);
+  CHECK(report->rejected == 1);
+  CHECK(report->held == 0);
+  ReplicaStatus status = StatusOf(hub);
+  CHECK(status.held_changesets == 0);
+  CHECK_FALSE(Mentions(status.alerts, "held"));
+  CHECK(status.rejected["malformed"] == 1);
+  CHECK(TextField(hub, "consultations", "ok-row", "topic") == "好");
+  CHECK_FALSE(Field(hub, "return_visits", "bad-row", "satisfaction").has_value());
+}
+
+TEST_CASE("remote apply: a whole chain in reverse order in one batch is applied", "[replica][remote]") {
+  Cluster cluster;
+  Replica& hub = *cluster.hub().replica;
+  Replica& st = *cluster.AddStation(kStationName, "0512", kTownship).replica;
+  auto id = PutRow(st, "consultations", std::nullopt, {{"topic", "0"}});
+  REQUIRE_OK(id);
+  for (int i = 1; i < 20; ++i) REQUIRE_OK(PutRow(st, "consultations", *id, {{"topic", std::to_string(i)}}));
+  auto own = OwnEnvelopes(st);
+  std::vector<std::string> reversed(own.rbegin(), own.rend());
+  auto report = hub.ApplyRemote(reversed);
+  REQUIRE_OK(report);
+  CHECK(report->applied == 20);
+  CHECK(report->held == 0);
+  CHECK(report->held_ids.size() == 19);
+  CHECK(TextField(hub, "consultations", *id, "topic") == "19");
+  CHECK(StatusOf(hub).held_changesets == 0);
+}
+
+TEST_CASE("remote apply: a changeset from an author without a certificate is rejected", "[replica][remote]") {
+  Cluster cluster;
+  Replica& hub = *cluster.hub().replica;
+  Node& stranger_node = cluster.AddStation("未登记站", "0999", kTownship, /*enrol_at_hub=*/false);
+  Replica& stranger = *stranger_node.replica;
+  REQUIRE_OK(PutRow(stranger, "consultations", "row-x", {{"topic", "x"}}));
+  std::string before = Snapshot(hub);
+
+  auto report = hub.ApplyRemote(OwnEnvelopes(stranger));
+  REQUIRE_OK(report);
+  CHECK(report->rejected == 1);
+  CHECK(report->applied == 0);
+  REQUIRE(report->rejections.size() == 1);
+  CHECK(report->rejections[0].rfind("unknown_author", 0) == 0);
+  CHECK(Snapshot(hub) == before);
+  CHECK(StatusOf(hub).rejected["unknown_author"] == 1);
+
+  // Once its certificate is known, the same bytes are accepted.
+  REQUIRE_OK(hub.AddCertificate(cluster.CertificateOf(stranger_node).bytes()));
+  auto retry = hub.ApplyRemote(OwnEnvelopes(stranger));
+  REQUIRE_OK(retry);
+  CHECK(retry->applied == 1);
+  CHECK(TextField(hub, "consultations", "row-x", "topic") == "x");
+}
+
+TEST_CASE("remote apply: a station's changeset outside its scope is rejected out_of_scope", "[replica][remote]") {
+  Cluster cluster;
+  Replica& hub = *cluster.hub().replica;
+  Node& st_node = cluster.AddStation(kStationName, "0512", kTownship);
+  SigningKey key = cluster.KeyOf(st_node);
+  std::string before = Snapshot(hub);
+  int n = 0;
+  for (const char* scope : {"430123/06", "430123", "430123/050"}) {
+    INFO("scope " << scope);
+    auto cs = HandBuilt(key, scope, TableClass::kCase, 1, std::nullopt, MakeHlc(testing::kDefaultStartMs, 0),
+                        {OneRow("consultations", "intruder-" + std::to_string(n++), {{"topic", "越权"}})});
+    auto report = hub.ApplyRemote({cs.envelope});
+    REQUIRE_OK(report);
+    CHECK(report->rejected == 1);
+    CHECK(report->applied == 0);
+    REQUIRE(report->rejections.size() == 1);
+    CHECK(report->rejections[0].rfind("out_of_scope", 0) == 0);
+  }
+  CHECK(Snapshot(hub) == before);
+  CHECK(StatusOf(hub).rejected["out_of_scope"] == 3);
+}
+
+TEST_CASE("remote apply: a station's reference changeset is rejected unauthorized_table", "[replica][remote]") {
+  Cluster cluster;
+  Replica& hub = *cluster.hub().replica;
+  Node& st_node = cluster.AddStation(kStationName, "0512", kTownship);
+  SigningKey key = cluster.KeyOf(st_node);
+  std::string before = Snapshot(hub);
+  auto reference = HandBuilt(key, kTownship, TableClass::kReference, 1, std::nullopt, 1,
+                             {OneRow("lawyers", "fake-lawyer", {{"name", "假律师"}, {"kind", "lawyer"}})});
+  // A case changeset that smuggles a reference table in.
+  auto smuggled = HandBuilt(key, kTownship, TableClass::kCase, 1, std::nullopt, 1,
+                            {OneRow("lawyers", "fake-lawyer", {{"name", "假律师"}, {"kind", "lawyer"}})});
+  auto report = hub.ApplyRemote({reference.envelope, smuggled.envelope});
+  REQUIRE_OK(report);
+  CHECK(report->rejected == 2);
+  CHECK(report->applied == 0);
+  for (const auto& why : report->rejections) {
+    INFO(why);
+    CHECK(why.rfind("unauthorized_table", 0) == 0);
+  }
+  CHECK(Snapshot(hub) == before);
+  CHECK(StatusOf(hub).rejected["unauthorized_table"] == 2);
+}
+
+TEST_CASE("remote apply: unknown tables and columns stay in the log and the known parts are applied",
+          "[replica][remote]") {
+  Cluster cluster;
+  Replica& hub = *cluster.hub().replica;
+  Node& st_node = cluster.AddStation(kStationName, "0512", kTownship);
+  SigningKey key = cluster.KeyOf(st_node);
+  const std::string scope = "430123/05/017";  // a chain of its own
+  auto newer = HandBuilt(key, scope, TableClass::kCase, 1, std::nullopt, MakeHlc(testing::kDefaultStartMs, 1),
+                         {OneRow("consultations", "from-v2", {{"topic", "已知列"}, {"mood", "未知列"}}),
+                          OneRow("mediations", "m-1", {{"party", "甲"}})});
+  int64_t total = TotalChangesets(hub);
+  auto report = hub.ApplyRemote({newer.envelope});
+  REQUIRE_OK(report);
+  CHECK(report->applied == 1);
+  CHECK(report->rejected == 0);
+  CHECK(TotalChangesets(hub) == total + 1);
+  CHECK(TextField(hub, "consultations", "from-v2", "topic") == "已知列");
+  auto complete = hub.Query("SELECT complete FROM aidsync_log WHERE hash = x'" + newer.id.Hex() + "'");
+  REQUIRE_OK(complete);
+  REQUIRE(complete->rows.size() == 1);
+  CHECK(complete->rows[0][0] == Value::Integer(0));
+
+  // The chain continues normally, the stored bytes relay unchanged, and a
+  // rebuild keeps the changeset.
+  auto next = HandBuilt(key, scope, TableClass::kCase, 2, newer.id, MakeHlc(testing::kDefaultStartMs, 2),
+                        {OneRow("consultations", "from-v2", {{"summary", "续"}})});
+  auto report2 = hub.ApplyRemote({next.envelope});
+  REQUIRE_OK(report2);
+  CHECK(report2->applied == 1);
+  std::vector<std::string> relayed = testing::EnvelopesVisibleTo(hub, kTownship);
+  CHECK(std::find(relayed.begin(), relayed.end(), newer.envelope) != relayed.end());
+  std::string before = Dump(hub);
+  REQUIRE_OK(hub.Rebuild());
+  CHECK(Dump(hub) == before);
+  CHECK(TotalChangesets(hub) == total + 2);
+}
+
+TEST_CASE("remote apply: a fork (two changesets at one chain position) keeps both and raises an alarm",
+          "[replica][remote][fork]") {
+  Cluster cluster;
+  Replica& hub = *cluster.hub().replica;
+  Node& st_node = cluster.AddStation(kStationName, "0512", kTownship);
+  Replica& peer = *cluster.AddStation("城关镇第二工作站", "0514", kTownship).replica;
+  SigningKey key = cluster.KeyOf(st_node);
+  const std::string scope = "430123/05/018";
+  auto a = HandBuilt(key, scope, TableClass::kCase, 1, std::nullopt, MakeHlc(testing::kDefaultStartMs, 1),
+                     {OneRow("consultations", "fork-a", {{"topic", "原机"}})});
+  auto b = HandBuilt(key, scope, TableClass::kCase, 1, std::nullopt, MakeHlc(testing::kDefaultStartMs, 2),
+                     {OneRow("consultations", "fork-b", {{"topic", "复制机"}})});
+  REQUIRE_FALSE(a.id == b.id);
+  auto report = hub.ApplyRemote({a.envelope, b.envelope});
+  REQUIRE_OK(report);
+  CHECK(report->applied == 2);
+  CHECK(report->rejected == 0);
+  CHECK(TextField(hub, "consultations", "fork-a", "topic") == "原机");
+  CHECK(TextField(hub, "consultations", "fork-b", "topic") == "复制机");
+  ReplicaStatus status = StatusOf(hub);
+  REQUIRE(status.forks.size() == 1);
+  CHECK(status.forks[0].seq == 1);
+  CHECK(status.forks[0].scope == scope);
+  CHECK(status.forks[0].author == kStationName);
+  CHECK(status.forks[0].author_key == key.public_key().Hex());
+  CHECK(Mentions(status.alerts, "fork", kStationName));
+
+  // The evidence replicates to every node that holds the chain.
+  REQUIRE_OK(Exchange(hub, peer));
+  ReplicaStatus at_peer = StatusOf(peer);
+  REQUIRE(at_peer.forks.size() == 1);
+  CHECK(at_peer.forks[0].seq == 1);
+  CHECK(TextField(peer, "consultations", "fork-b", "topic") == "复制机");
+}
+
+TEST_CASE("remote apply: every single-byte tampering of a changeset is rejected and applies nothing",
+          "[replica][remote][tamper]") {
+  Cluster cluster;
+  Replica& hub = *cluster.hub().replica;
+  Replica& st = *cluster.AddStation(kStationName, "0512", kTownship).replica;
+  REQUIRE_OK(PutRow(st, "consultations", "r1", {{"topic", "t"}}));
+  auto own = OwnEnvelopes(st);
+  REQUIRE(own.size() == 1);
+  const std::string& envelope = own[0];
+  std::string before = Snapshot(hub);
+
+  std::vector<std::string> tampered;
+  for (size_t i = 0; i < envelope.size(); ++i) {
+    std::string bad = envelope;
+    bad[i] = static_cast<char>(static_cast<uint8_t>(bad[i]) ^ 0x01);
+    tampered.push_back(bad);
+  }
+  auto report = hub.ApplyRemote(tampered);
+  REQUIRE_OK(report);
+  CHECK(report->applied == 0);
+  CHECK(report->held == 0);
+  CHECK(report->duplicates == 0);
+  CHECK(report->rejected == static_cast<int>(envelope.size()));
+  CHECK(Snapshot(hub) == before);
+  ReplicaStatus status = StatusOf(hub);
+  CHECK(status.rejected["malformed"] + status.rejected["bad_signature"] == static_cast<int64_t>(envelope.size()));
+
+  // The genuine bytes still apply afterwards.
+  auto genuine = hub.ApplyRemote({envelope});
+  REQUIRE_OK(genuine);
+  CHECK(genuine->applied == 1);
+  CHECK(TextField(hub, "consultations", "r1", "topic") == "t");
+}
+
+// ------------------------------------------------------ rejection counts
+
+TEST_CASE("remote apply: a refused changeset delivered again is counted once in status rejected",
+          "[replica][remote][rejected]") {
+  Cluster cluster;
+  Replica& hub = *cluster.hub().replica;
+  Replica& stranger = *cluster.AddStation("未登记站", "0999", kTownship, /*enrol_at_hub=*/false).replica;
+  REQUIRE_OK(PutRow(stranger, "consultations", "row-x", {{"topic", "x"}}));
+  auto own = OwnEnvelopes(stranger);
+  REQUIRE(own.size() == 1);
+
+  // A peer offers the same refused changeset every session, and twice in one batch.
+  for (int delivery = 0; delivery < 3; ++delivery) {
+    INFO("delivery " << delivery);
+    auto report = hub.ApplyRemote(delivery == 2 ? std::vector<std::string>{own[0], own[0]} : own);
+    REQUIRE_OK(report);
+    CHECK(report->applied == 0);
+    CHECK(report->rejected >= 1);  // refused again each time it is offered
+    for (const auto& why : report->rejections) CHECK(why.rfind("unknown_author", 0) == 0);
+    ReplicaStatus status = StatusOf(hub);
+    CHECK(status.rejected["unknown_author"] == 1);  // distinct changesets, not deliveries
+  }
+  CHECK_FALSE(Field(hub, "consultations", "row-x", "topic").has_value());
+
+  // A second, different refused changeset does count.
+  REQUIRE_OK(PutRow(stranger, "consultations", "row-y", {{"topic", "y"}}));
+  auto both = OwnEnvelopes(stranger);
+  REQUIRE(both.size() == 2);
+  REQUIRE_OK(hub.ApplyRemote(both));
+  REQUIRE_OK(hub.ApplyRemote(both));
+  CHECK(StatusOf(hub).rejected["unknown_author"] == 2);
+}
+
+TEST_CASE("remote apply: a refused changeset accepted once its author is known no longer counts as rejected",
+          "[replica][remote][rejected]") {
+  Cluster cluster;
+  Replica& hub = *cluster.hub().replica;
+  Node& stranger_node = cluster.AddStation("未登记站", "0999", kTownship, /*enrol_at_hub=*/false);
+  Replica& stranger = *stranger_node.replica;
+  REQUIRE_OK(PutRow(stranger, "consultations", "row-x", {{"topic", "x"}}));
+  REQUIRE_OK(PutRow(stranger, "consultations", "row-y", {{"topic", "y"}}));
+  auto own = OwnEnvelopes(stranger);
+  REQUIRE(own.size() == 2);
+
+  auto refused = hub.ApplyRemote(own);
+  REQUIRE_OK(refused);
+  CHECK(refused->rejected == 2);
+  CHECK(StatusOf(hub).rejected["unknown_author"] == 2);
+
+  auto added = hub.AddCertificate(cluster.CertificateOf(stranger_node).bytes());
+  REQUIRE_OK(added);
+  CHECK(*added);
+  // The first one again: applied, and one fewer counted as rejected.
+  auto first = hub.ApplyRemote({own[0]});
+  REQUIRE_OK(first);
+  CHECK(first->applied == 1);
+  CHECK(first->rejected == 0);
+  CHECK(TextField(hub, "consultations", "row-x", "topic") == "x");
+  CHECK(StatusOf(hub).rejected["unknown_author"] == 1);
+  // The second: applied, and the reason disappears once its count is zero.
+  auto second = hub.ApplyRemote({own[1]});
+  REQUIRE_OK(second);
+  CHECK(second->applied == 1);
+  CHECK(TextField(hub, "consultations", "row-y", "topic") == "y");
+  ReplicaStatus status = StatusOf(hub);
+  CHECK(status.rejected.count("unknown_author") == 0);
+  CHECK(status.rejected.empty());
+  CHECK(status.held_changesets == 0);
+  // Delivered again, they are duplicates and the counts stay as they are.
+  auto again = hub.ApplyRemote(own);
+  REQUIRE_OK(again);
+  CHECK(again->duplicates == 2);
+  CHECK(StatusOf(hub).rejected.empty());
+}
+
+// ------------------------------------------------------- one id, two scopes
+
+TEST_CASE("remote apply: two stations that chose one row id: the first scope keeps the row, the other "
+          "changeset is applied and its chain continues, and an alert names the row",
+          "[replica][remote][scope]") {
+  Cluster cluster;
+  Replica& hub = *cluster.hub().replica;
+  Replica& a = *cluster.AddStation(kStationName, "0512", kTownship).replica;
+  Replica& b = *cluster.AddStation("东山镇工作站", "0613", "430123/06").replica;
+  // Both import legacy records that carry the same id.
+  REQUIRE_OK(PutRow(a, "consultations", "legacy-1", {{"channel", "walk_in"}, {"topic", "城关镇的记录"}}));
+  {
+    auto tx = b.BeginLocal();
+    REQUIRE_OK(tx);
+    REQUIRE_OK((*tx)->Put("consultations", std::string("legacy-1"), std::nullopt,
+                          {{"channel", "phone"}, {"topic", "东山镇的记录"}}));
+    REQUIRE_OK((*tx)->Put("consultations", std::string("b-first"), std::nullopt, {{"topic", "同批"}}));
+    REQUIRE_OK((*tx)->Commit());
+  }
+  REQUIRE_OK(PutRow(b, "consultations", "b-later", {{"topic", "后来的记录"}}));
+  REQUIRE(OwnEnvelopes(b).size() == 2);
+
+  auto from_a = Exchange(a, hub);
+  REQUIRE_OK(from_a);
+  CHECK(from_a->applied == 1);
+  auto from_b = Exchange(b, hub);
+  REQUIRE_OK(from_b);
+  CHECK(from_b->applied == 2);
+  CHECK(from_b->rejected == 0);
+  CHECK(from_b->held == 0);
+
+  ReplicaStatus status = StatusOf(hub);
+  CHECK(status.held_changesets == 0);
+  CHECK(status.rejected.empty());
+  CHECK(Mentions(status.alerts, "legacy-1", "scope"));
+  // The row keeps the scope and values of the station that created it first here.
+  CHECK(TextField(hub, "consultations", "legacy-1", "scope") == kTownship);
+  CHECK(TextField(hub, "consultations", "legacy-1", "topic") == "城关镇的记录");
+  CHECK(TextField(hub, "consultations", "legacy-1", "channel") == "walk_in");
+  // The other station's other rows are there, before and after the clash.
+  CHECK(TextField(hub, "consultations", "b-first", "topic") == "同批");
+  CHECK(TextField(hub, "consultations", "b-first", "scope") == "430123/06");
+  CHECK(TextField(hub, "consultations", "b-later", "topic") == "后来的记录");
+  CHECK(TextField(hub, "consultations", "b-later", "scope") == "430123/06");
+  CHECK(DumpConflicts(hub).empty());
+
+  // The log is the truth: a rebuild gives the same rows.
+  std::string before = testing::DumpTables(hub);
+  REQUIRE_OK(hub.Rebuild());
+  CHECK(testing::DumpTables(hub) == before);
+}
+
+}  // namespace aidsync
