@@ -43,6 +43,7 @@ std::pair<CLI::App*, std::shared_ptr<Args>> AddCommand(CLI::App& parent, Context
 void RegisterTrustCommands(CLI::App& app, Context& ctx);
 void RegisterRecordCommands(CLI::App& app, Context& ctx);
 void RegisterInspectCommands(CLI::App& app, Context& ctx);
+void RegisterSyncCommands(CLI::App& app, Context& ctx);
 
 // ---- output (output.cc) ----------------------------------------------------
 // A value as JSON: numbers as numbers, text as strings, NULL as null.

@@ -22,6 +22,15 @@ nlohmann::json StatusToJson(const ReplicaStatus& s) {
   for (const auto& f : s.forks)
     forks.push_back({{"author", f.author}, {"author_key", f.author_key}, {"scope", f.scope},
                      {"class", TableClassName(f.cls)}, {"seq", f.seq}});
+  nlohmann::json peers = nlohmann::json::array();
+  for (const auto& p : s.peers) {
+    auto time_or_null = [](int64_t ms) { return ms > 0 ? nlohmann::json(IsoTime(ms)) : nlohmann::json(nullptr); };
+    peers.push_back({{"id", p.id}, {"name", p.name}, {"code", p.code}, {"address", p.address},
+                     {"last_seen", time_or_null(p.last_seen_ms)}, {"last_sync", time_or_null(p.last_sync_ms)},
+                     {"pending_out", p.pending_out}, {"pending_in", p.pending_in},
+                     {"clock_offset_ms", p.clock_offset_ms},
+                     {"last_error", p.last_error.empty() ? nlohmann::json(nullptr) : nlohmann::json(p.last_error)}});
+  }
   nlohmann::json rejected = nlohmann::json::object();
   for (const auto& [reason, n] : s.rejected) rejected[reason] = n;
   return {
@@ -31,7 +40,7 @@ nlohmann::json StatusToJson(const ReplicaStatus& s) {
       {"log",
        {{"own_changesets", s.own_changesets}, {"total_changesets", s.total_changesets},
         {"held_changesets", s.held_changesets}}},
-      {"peers", nlohmann::json::array()},
+      {"peers", peers},
       {"conflicts_open", s.conflicts_open},
       {"forks", forks},
       {"rejected", rejected},
@@ -51,6 +60,13 @@ void PrintStatus(const ReplicaStatus& s) {
   if (s.rejected.empty()) std::cout << "none";
   for (const auto& [reason, n] : s.rejected) std::cout << reason << "=" << n << " ";
   std::cout << "\n";
+  std::cout << "peers      " << s.peers.size() << "\n";
+  for (const auto& p : s.peers) {
+    std::cout << "  - " << p.name << " (" << p.code << ") " << p.address << " last sync "
+              << (p.last_sync_ms ? IsoTime(p.last_sync_ms) : "never") << ", " << p.pending_out << " out / "
+              << p.pending_in << " in pending, clock " << p.clock_offset_ms << " ms"
+              << (p.last_error.empty() ? "" : ", last error: " + p.last_error) << "\n";
+  }
   std::cout << "alerts     " << (s.alerts.empty() ? "none" : std::to_string(s.alerts.size())) << "\n";
   for (const auto& a : s.alerts) std::cout << "  - " << a << "\n";
 }

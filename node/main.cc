@@ -49,6 +49,7 @@ int main(int argc, char** argv) {
   aidsync::cli::RegisterTrustCommands(app, ctx);
   aidsync::cli::RegisterRecordCommands(app, ctx);
   aidsync::cli::RegisterInspectCommands(app, ctx);
+  aidsync::cli::RegisterSyncCommands(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -197,6 +197,12 @@ Result<ReplicaStatus> Replica::GetStatus() {
     if (!row) break;
     s.alerts.emplace_back(alerts.ColumnText(0));
   }
+  ASSIGN_OR_RETURN(s.peers, Peers());
+  for (const auto& p : s.peers) {
+    if (std::llabs(p.clock_offset_ms) > kClockAlertMs)
+      s.alerts.push_back("clock: " + p.name + " (" + p.code + ") is " + std::to_string(p.clock_offset_ms / 60000) +
+                         " minutes off this node's clock");
+  }
   ASSIGN_OR_RETURN(std::vector<RuleViolation> violations, FindViolations(*db_, schema_, 20));
   for (const auto& v : violations) s.alerts.push_back(v.table + " " + v.id + ": " + v.message);
   return s;
@@ -205,6 +211,15 @@ Result<ReplicaStatus> Replica::GetStatus() {
 Result<std::optional<Certificate>> Replica::CertificateByCode(const std::string& code) {
   auto stmt = db_->Cached("SELECT cert FROM aidsync_certificates WHERE code = ? ORDER BY issued_at DESC LIMIT 1");
   stmt->BindText(1, code);
+  ASSIGN_OR_RETURN(bool row, stmt->Step());
+  if (!row) return std::optional<Certificate>();
+  ASSIGN_OR_RETURN(Certificate cert, Certificate::Parse(stmt->ColumnBlob(0), identity_.authority));
+  return std::optional<Certificate>(std::move(cert));
+}
+
+Result<std::optional<Certificate>> Replica::HubCertificate() {
+  auto stmt = db_->Cached(
+      "SELECT cert FROM aidsync_certificates WHERE role = 'hub' ORDER BY issued_at DESC LIMIT 1");
   ASSIGN_OR_RETURN(bool row, stmt->Step());
   if (!row) return std::optional<Certificate>();
   ASSIGN_OR_RETURN(Certificate cert, Certificate::Parse(stmt->ColumnBlob(0), identity_.authority));

@@ -26,9 +26,11 @@
 #include "crypto/certificate.h"
 #include "crypto/keys.h"
 #include "schema/legal_aid.h"
+#include "sync/chain_head.h"
 #include "sync/changeset.h"
 #include "sync/hybrid_clock.h"
 #include "sync/merge.h"
+#include "sync/peers.h"
 #include "sync/sqlite.h"
 #include "sync/values.h"
 
@@ -101,6 +103,7 @@ struct ReplicaStatus {
   std::vector<ForkRecord> forks;
   std::map<std::string, int64_t> rejected;  // reason -> count
   std::vector<std::string> alerts;
+  std::vector<PeerRecord> peers;
 };
 
 // What ApplyRemote did with a batch.
@@ -158,6 +161,8 @@ class Replica {
   Status RecordStation(const Certificate& cert);
   // The trusted certificate of the node with station code `code`, if any.
   Result<std::optional<Certificate>> CertificateByCode(const std::string& code);
+  // The trusted certificate of the county hub (role hub), if any.
+  Result<std::optional<Certificate>> HubCertificate();
   // The trusted certificate of `key`, if any.
   Result<std::optional<Certificate>> CertificateByKey(const PublicKey& key);
 
@@ -211,6 +216,30 @@ class Replica {
   // check every author it is sent. `scope` is reserved for narrowing later.
   Result<std::vector<std::string>> CertificatesVisibleTo(const std::string& scope);
 
+  // ---- chains, for the sync protocol (replica_chains.cc) ---------------------
+  // Heads of every chain this node holds that a node of `scope` may see.
+  Result<std::vector<ChainHead>> HeadsVisibleTo(const std::string& scope);
+  // Whether changeset `id` is in the log.
+  Result<bool> HoldsChangeset(const Digest& id);
+  struct LoggedChangeset {
+    int64_t log_id;
+    std::string envelope;
+  };
+  // Changesets of gap.chain with seq > gap.after_seq and log id > after_log_id,
+  // in log order (which is chain order), until about max_bytes are read.
+  Result<std::vector<LoggedChangeset>> ReadChain(const ChainGap& gap, int64_t after_log_id, size_t max_bytes);
+
+  // Counts a refused input that is not a changeset (a malformed message, a
+  // bad certificate in a hello, ...) under `reason` in status `rejected`.
+  Status CountRejectedInput(const std::string& reason);
+
+  // ---- peers (peers.cc) ------------------------------------------------------
+  Result<std::optional<PeerRecord>> Peer(const std::string& id);
+  // Inserts or replaces the record of peer p.id. Autocommits.
+  Status SavePeer(const PeerRecord& p);
+  // Every known peer, ordered by station code.
+  Result<std::vector<PeerRecord>> Peers();
+
   // Drops the domain tables and row metadata and re-materializes them from the
   // log. The result equals the state before (the log is the truth); also
   // picks up changesets that named columns this schema did not know before.
@@ -246,6 +275,8 @@ class Replica {
   Status CheckAuthority(const ChangesetContent& content, const char** reason);
   Status RecordForks(const ChangesetContent& content, const Digest& id);
   Status ForgetRejection(const Digest& id);
+  // Folds a newly logged changeset into its chain's head. Inside a transaction.
+  Status UpdateChainHead(const ChangesetContent& content, const Digest& id);
   // Certificates replicate in the `stations` table (DESIGN 6): a received
   // stations row whose certificate verifies against the authority enters the
   // trust store, so nodes learn each other's keys through the hub.

@@ -51,14 +51,7 @@ Status Replica::AppendAndApply(const ChangesetContent& content, const SignedChan
     mark->Bind(1, log_id);
     RETURN_IF_ERROR(mark->Run());
   }
-  auto chain = db_->Cached(
-      "INSERT INTO aidsync_chains(author, scope, class, seq, hash) VALUES (?, ?, ?, ?, ?) "
-      "ON CONFLICT(author, scope, class) DO UPDATE SET seq = excluded.seq, hash = excluded.hash "
-      "WHERE excluded.seq > seq");
-  chain->BindBlob(1, content.author.view()).BindText(2, content.scope);
-  chain->Bind(3, static_cast<int64_t>(content.cls)).Bind(4, static_cast<int64_t>(content.seq));
-  chain->BindBlob(5, signed_cs.id.view());
-  return chain->Run();
+  return UpdateChainHead(content, signed_cs.id);
 }
 
 Status Replica::InWriteTransaction(const std::function<Status()>& fn) {

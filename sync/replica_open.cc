@@ -31,6 +31,7 @@ CREATE INDEX IF NOT EXISTS aidsync_log_chain ON aidsync_log(author, scope, class
 CREATE TABLE IF NOT EXISTS aidsync_chains(
   author BLOB NOT NULL, scope TEXT NOT NULL, class INTEGER NOT NULL,
   seq INTEGER NOT NULL, hash BLOB NOT NULL,
+  count INTEGER NOT NULL, fingerprint BLOB NOT NULL,
   PRIMARY KEY(author, scope, class)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS aidsync_row_meta(
   tbl TEXT NOT NULL, id TEXT NOT NULL, scope TEXT NOT NULL,
@@ -53,6 +54,10 @@ CREATE TABLE IF NOT EXISTS aidsync_forks(
   hash_a BLOB NOT NULL, hash_b BLOB NOT NULL, detected_at INTEGER NOT NULL,
   PRIMARY KEY(author, scope, class, seq, hash_a, hash_b));
 CREATE TABLE IF NOT EXISTS aidsync_alerts(key TEXT PRIMARY KEY, message TEXT NOT NULL, raised_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS aidsync_peers(
+  id TEXT PRIMARY KEY, name TEXT NOT NULL, code TEXT NOT NULL, address TEXT NOT NULL,
+  last_seen INTEGER NOT NULL, last_sync INTEGER NOT NULL, pending_out INTEGER NOT NULL,
+  pending_in INTEGER NOT NULL, clock_offset_ms INTEGER NOT NULL, last_error TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS aidsync_notice_counters(year INTEGER PRIMARY KEY, last INTEGER NOT NULL);
 )sql";
 

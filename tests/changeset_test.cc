@@ -11,6 +11,7 @@
 #include <limits>
 #include <string>
 
+#include "schema/canonical.h"
 #include "schema/changeset.capnp.h"
 #include "sync/row_meta.h"
 #include "sync/values.h"
@@ -240,6 +241,115 @@ TEST_CASE("changeset signed by a key other than its author is refused", "[change
   std::string rebuilt = EnvelopeOf(body, s.key.SignDigest(genuine->id));
   CHECK(rebuilt == genuine->envelope);
   REQUIRE_OK(DecodeChangeset(rebuilt, &id));
+}
+
+namespace {
+
+kj::ArrayPtr<const kj::byte> BytesOf(std::string_view s) {
+  return kj::arrayPtr(reinterpret_cast<const kj::byte*>(s.data()), s.size());
+}
+
+std::string FlatText(const kj::Array<capnp::word>& words) {
+  auto bytes = words.asBytes();
+  return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+}
+
+// `reader` copied into a builder whose segments hold one word each: the same
+// content, serialized as a many-segment (so non-canonical) message.
+template <typename T>
+std::string MultiSegment(typename T::Reader reader, size_t* segments) {
+  capnp::MallocMessageBuilder message(1, capnp::AllocationStrategy::FIXED_SIZE);
+  message.setRoot(reader);
+  *segments = message.getSegmentsForOutput().size();
+  return FlatText(capnp::messageToFlatArray(message));
+}
+
+// A canonical envelope around `body`, signed by `key` over the body's digest.
+std::string SignedEnvelope(const std::string& body, const SigningKey& key) {
+  capnp::MallocMessageBuilder message;
+  auto env = message.initRoot<wire::SignedChangeset>();
+  env.setBody(BytesOf(body));
+  Signature sig = key.SignDigest(ComputeDigest(kChangesetContext, body));
+  env.setSignature(kj::arrayPtr(sig.data(), sig.size()));
+  return SerializeCanonical(env.asReader());
+}
+
+}  // namespace
+
+TEST_CASE("changeset: an envelope or body with the same content but not in canonical form is refused",
+          "[changeset][canonical]") {
+  Signer s;
+  auto genuine = SignChangeset(SampleContent(s.key.public_key()), s.key);
+  REQUIRE_OK(genuine);
+  std::string body = BodyOf(genuine->envelope);
+  // The helper is sound: canonical bytes decode to the genuine changeset.
+  REQUIRE(SignedEnvelope(body, s.key) == genuine->envelope);
+
+  auto words = kj::heapArray<capnp::word>(genuine->envelope.size() / 8);
+  std::memcpy(words.begin(), genuine->envelope.data(), genuine->envelope.size());
+  capnp::FlatArrayMessageReader envelope_reader(words);
+  auto body_words = kj::heapArray<capnp::word>(body.size() / 8);
+  std::memcpy(body_words.begin(), body.data(), body.size());
+  capnp::FlatArrayMessageReader body_reader(body_words);
+
+  SECTION("the envelope re-serialized in many segments") {
+    size_t segments = 0;
+    std::string multi = MultiSegment<wire::SignedChangeset>(
+        envelope_reader.getRoot<wire::SignedChangeset>(), &segments);
+    REQUIRE(segments > 1);
+    REQUIRE(multi != genuine->envelope);
+    // Same content: a plain Cap'n Proto reader sees the same body.
+    auto multi_words = kj::heapArray<capnp::word>(multi.size() / 8);
+    std::memcpy(multi_words.begin(), multi.data(), multi.size());
+    capnp::FlatArrayMessageReader multi_reader(multi_words);
+    auto multi_body = multi_reader.getRoot<wire::SignedChangeset>().getBody();
+    REQUIRE(std::string(reinterpret_cast<const char*>(multi_body.begin()), multi_body.size()) == body);
+    Digest id;
+    REQUIRE_CODE(DecodeChangeset(multi, &id), Status::Code::kCorruption);
+  }
+  SECTION("the body re-serialized in many segments and signed by its author") {
+    size_t segments = 0;
+    std::string multi_body = MultiSegment<wire::ChangesetBody>(body_reader.getRoot<wire::ChangesetBody>(),
+                                                               &segments);
+    REQUIRE(segments > 1);
+    REQUIRE(multi_body != body);
+    // A valid signature over other bytes for the same content: a second id
+    // for one changeset, which canonical form exists to rule out.
+    Digest id;
+    REQUIRE_CODE(DecodeChangeset(SignedEnvelope(multi_body, s.key), &id), Status::Code::kCorruption);
+  }
+}
+
+TEST_CASE("changeset: a body with an unknown table class is refused as corrupt", "[changeset]") {
+  Signer s;
+  auto build = [&](wire::TableClass cls) {
+    capnp::MallocMessageBuilder message;
+    auto body = message.initRoot<wire::ChangesetBody>();
+    body.setAuthor(BytesOf(s.key.public_key().view()));
+    body.setScope("430123/05");
+    body.setTableClass(cls);
+    body.setSeq(1);
+    body.setHlc((uint64_t{1718452800000} << 16) | 1);
+    body.setSchemaVersion(1);
+    auto table = body.initTables(1)[0];
+    table.setName("consultations");
+    table.initColumns(1).set(0, "topic");
+    auto row = table.initRows(1)[0];
+    row.setId("row-1");
+    auto field = row.initFields(1)[0];
+    field.setColumn(0);
+    field.initValue().setText("t");
+    return SignedEnvelope(SerializeCanonical(body.asReader()), s.key);
+  };
+  // The same construction with a known class decodes (the helper is sound).
+  Digest id;
+  auto known = DecodeChangeset(build(wire::TableClass::CASE), &id);
+  REQUIRE_OK(known);
+  CHECK(known->cls == TableClass::kCase);
+  for (uint16_t raw : {uint16_t{2}, uint16_t{7}, uint16_t{0xffff}}) {
+    INFO("tableClass " << raw);
+    REQUIRE_CODE(DecodeChangeset(build(static_cast<wire::TableClass>(raw)), &id), Status::Code::kCorruption);
+  }
 }
 
 TEST_CASE("changeset flow rule: reference data flows down, case data flows up", "[changeset][scope]") {

@@ -1,0 +1,48 @@
+// `aidsync serve`: the daemon that keeps a node in sync (DESIGN 5).
+//
+// Threads, each with its own Replica (SQLite coordinates them, as it does
+// separate processes): one serves the --listen endpoint; one per --peer runs
+// sessions with it — at start, within a second of any new changeset in the
+// log (written by this daemon or by any other process on the data dir, such
+// as `aidsync put`), and every `interval` — retrying an unreachable peer with
+// capped exponential backoff. The calling thread watches the log and `stop`.
+#pragma once
+
+#include <atomic>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/env.h"
+#include "base/status.h"
+
+namespace aidsync {
+
+// A --peer argument: `tcp://HOST:PORT` is the hub; `CODE@tcp://HOST:PORT` is
+// the node with that station code.
+struct PeerSpec {
+  std::optional<std::string> code;
+  std::string endpoint;
+  std::string text;  // as given
+};
+// InvalidArgument naming what is wrong with `text`.
+Result<PeerSpec> ParsePeerSpec(const std::string& text);
+
+struct DaemonConfig {
+  std::string data_dir;
+  Env env;
+  std::optional<std::string> listen;  // tcp://IP:PORT
+  std::vector<PeerSpec> peers;
+  int interval_ms = 15000;            // steady re-sync (DESIGN 5: at least every 30 s)
+  int min_backoff_ms = 500;
+  int max_backoff_ms = 30000;         // the cap on retries of an unreachable peer
+  int session_timeout_ms = 60000;
+  int watch_interval_ms = 250;        // how often the log is checked for new changesets
+};
+
+// Runs until `stop` becomes true (the caller sets it from SIGINT/SIGTERM).
+// Fails at once if the node cannot be opened or the listen endpoint bound;
+// afterwards errors are logged (one line on stderr) and retried, never fatal.
+Status RunDaemon(const DaemonConfig& config, std::atomic<bool>& stop);
+
+}  // namespace aidsync

@@ -1,0 +1,64 @@
+# The sync protocol: every message on a connection is one SyncMessage.
+# States, flow and limits: docs/PROTOCOL.md.
+@0xd9725b4a18835f68;
+
+$import "/capnp/c++.capnp".namespace("aidsync::wire");
+
+using Changeset = import "changeset.capnp";
+
+const protocolVersion :UInt32 = 1;
+
+struct ChainHead {
+  author @0 :Data;          # 32-byte ed25519 key
+  scope @1 :Text;
+  tableClass @2 :Changeset.TableClass;
+  seq @3 :UInt64;           # highest sequence number held
+  head @4 :Data;            # 32-byte id of the changeset at `seq` held first
+  count @5 :UInt64;         # changesets held in the chain (> seq after a fork)
+  fingerprint @6 :Data;     # XOR of the 32-byte ids of every changeset held
+}
+
+struct SyncMessage {
+  protocolVersion @0 :UInt32;   # = protocolVersion; a peer speaking another is refused
+  sessionId @1 :UInt64;         # chosen by the client; every reply echoes it
+  union {
+    hello @2 :Hello;            # client -> server, first
+    welcome @3 :Welcome;        # server -> client
+    push @4 :Push;              # client -> server
+    batch @5 :Batch;            # server -> client
+    refused @6 :Refused;        # either way; ends the session
+  }
+}
+
+struct Hello {
+  certificate @0 :Data;     # the client's SignedCertificate
+  wallMs @1 :Int64;         # the client's wall clock (for clock offsets)
+  digest @2 :Data;          # HeadsDigest of the client's chains the server may see (empty: unknown)
+}
+
+struct Welcome {
+  certificate @0 :Data;     # the server's SignedCertificate
+  wallMs @1 :Int64;
+  upToDate @2 :Bool;        # digests agree: nothing to exchange, the session is over
+  heads @3 :List(ChainHead);# otherwise: the server's chains the client may see
+}
+
+struct Push {
+  heads @0 :List(ChainHead);      # first push only: the client's chains the server may see
+  certificates @1 :List(Data);    # certificates of authors in `changesets` the server may lack
+  changesets @2 :List(Data);      # SignedChangeset envelopes, each chain in order
+  more @3 :Bool;                  # the client has more to send
+}
+
+struct Batch {
+  certificates @0 :List(Data);
+  changesets @1 :List(Data);
+  more @2 :Bool;                  # the server has more to send
+  applied @3 :UInt32;             # of the client's last push: applied
+  rejected @4 :UInt32;            # of the client's last push: refused
+}
+
+struct Refused {
+  reason @0 :Text;                # a stable key, e.g. "protocol_version", "certificate"
+  detail @1 :Text;
+}

@@ -1,0 +1,184 @@
+#include "sync/protocol.h"
+
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+#include <kj/exception.h>
+
+#include <cstring>
+
+#include "schema/sync.capnp.h"
+
+namespace aidsync {
+namespace {
+
+kj::ArrayPtr<const kj::byte> Bytes(std::string_view s) {
+  return kj::arrayPtr(reinterpret_cast<const kj::byte*>(s.data()), s.size());
+}
+std::string_view View(capnp::Data::Reader d) { return {reinterpret_cast<const char*>(d.begin()), d.size()}; }
+
+void FillHeads(const std::vector<ChainHead>& heads, capnp::List<wire::ChainHead>::Builder out) {
+  for (size_t i = 0; i < heads.size(); ++i) {
+    const ChainHead& h = heads[i];
+    auto b = out[i];
+    b.setAuthor(Bytes(h.chain.author.view()));
+    b.setScope(h.chain.scope);
+    b.setTableClass(h.chain.cls == TableClass::kReference ? wire::TableClass::REFERENCE : wire::TableClass::CASE);
+    b.setSeq(h.seq);
+    b.setHead(Bytes(h.head.view()));
+    b.setCount(h.count);
+    b.setFingerprint(Bytes(h.fingerprint.view()));
+  }
+}
+
+void FillBlobs(const std::vector<std::string>& blobs, capnp::List<capnp::Data>::Builder out) {
+  for (size_t i = 0; i < blobs.size(); ++i) out.set(i, Bytes(blobs[i]));
+}
+
+Result<std::vector<ChainHead>> ReadHeads(capnp::List<wire::ChainHead>::Reader in, const ProtocolLimits& limits) {
+  if (in.size() > limits.max_heads) return Status::Corruption("too many chain heads in one message");
+  std::vector<ChainHead> heads;
+  heads.reserve(in.size());
+  for (auto r : in) {
+    ChainHead h;
+    ASSIGN_OR_RETURN(h.chain.author, PublicKey::FromBytes(View(r.getAuthor())));
+    h.chain.scope = r.getScope();
+    switch (r.getTableClass()) {
+      case wire::TableClass::REFERENCE: h.chain.cls = TableClass::kReference; break;
+      case wire::TableClass::CASE: h.chain.cls = TableClass::kCase; break;
+      default: return Status::Corruption("chain head has an unknown table class");
+    }
+    h.seq = r.getSeq();
+    ASSIGN_OR_RETURN(h.head, Digest::FromBytes(View(r.getHead())));
+    h.count = r.getCount();
+    ASSIGN_OR_RETURN(h.fingerprint, Digest::FromBytes(View(r.getFingerprint())));
+    heads.push_back(std::move(h));
+  }
+  return heads;
+}
+
+std::vector<std::string> ReadBlobs(capnp::List<capnp::Data>::Reader in) {
+  std::vector<std::string> out;
+  out.reserve(in.size());
+  for (auto d : in) out.emplace_back(View(d));
+  return out;
+}
+
+struct Encoder {
+  wire::SyncMessage::Builder m;
+  void operator()(const HelloMsg& h) {
+    auto b = m.initHello();
+    b.setCertificate(Bytes(h.certificate));
+    b.setWallMs(h.wall_ms);
+    if (h.digest) b.setDigest(Bytes(h.digest->view()));
+  }
+  void operator()(const WelcomeMsg& w) {
+    auto b = m.initWelcome();
+    b.setCertificate(Bytes(w.certificate));
+    b.setWallMs(w.wall_ms);
+    b.setUpToDate(w.up_to_date);
+    FillHeads(w.heads, b.initHeads(w.heads.size()));
+  }
+  void operator()(const PushMsg& p) {
+    auto b = m.initPush();
+    if (p.has_heads) FillHeads(p.heads, b.initHeads(p.heads.size()));
+    FillBlobs(p.certificates, b.initCertificates(p.certificates.size()));
+    FillBlobs(p.changesets, b.initChangesets(p.changesets.size()));
+    b.setMore(p.more);
+  }
+  void operator()(const BatchMsg& p) {
+    auto b = m.initBatch();
+    FillBlobs(p.certificates, b.initCertificates(p.certificates.size()));
+    FillBlobs(p.changesets, b.initChangesets(p.changesets.size()));
+    b.setMore(p.more);
+    b.setApplied(p.applied);
+    b.setRejected(p.rejected);
+  }
+  void operator()(const RefusedMsg& r) {
+    auto b = m.initRefused();
+    b.setReason(r.reason);
+    b.setDetail(r.detail);
+  }
+};
+
+Result<SyncMsg> ReadMessage(wire::SyncMessage::Reader m, const ProtocolLimits& limits) {
+  SyncMsg msg;
+  msg.version = m.getProtocolVersion();
+  msg.session = m.getSessionId();
+  switch (m.which()) {
+    case wire::SyncMessage::HELLO: {
+      auto h = m.getHello();
+      HelloMsg out{std::string(View(h.getCertificate())), h.getWallMs(), std::nullopt};
+      if (h.getDigest().size() > 0) {
+        ASSIGN_OR_RETURN(Digest d, Digest::FromBytes(View(h.getDigest())));
+        out.digest = d;
+      }
+      msg.body = std::move(out);
+      break;
+    }
+    case wire::SyncMessage::WELCOME: {
+      auto w = m.getWelcome();
+      WelcomeMsg out{std::string(View(w.getCertificate())), w.getWallMs(), w.getUpToDate(), {}};
+      ASSIGN_OR_RETURN(out.heads, ReadHeads(w.getHeads(), limits));
+      msg.body = std::move(out);
+      break;
+    }
+    case wire::SyncMessage::PUSH: {
+      auto p = m.getPush();
+      PushMsg out;
+      out.has_heads = p.hasHeads();
+      ASSIGN_OR_RETURN(out.heads, ReadHeads(p.getHeads(), limits));
+      out.certificates = ReadBlobs(p.getCertificates());
+      out.changesets = ReadBlobs(p.getChangesets());
+      out.more = p.getMore();
+      msg.body = std::move(out);
+      break;
+    }
+    case wire::SyncMessage::BATCH: {
+      auto b = m.getBatch();
+      BatchMsg out{ReadBlobs(b.getCertificates()), ReadBlobs(b.getChangesets()), b.getMore(), b.getApplied(),
+                   b.getRejected()};
+      msg.body = std::move(out);
+      break;
+    }
+    case wire::SyncMessage::REFUSED: {
+      auto r = m.getRefused();
+      msg.body = RefusedMsg{r.getReason(), r.getDetail()};
+      break;
+    }
+    default:
+      return Status::Corruption("message of an unknown kind (a newer protocol?)");
+  }
+  return msg;
+}
+
+}  // namespace
+
+std::string EncodeMessage(const SyncMsg& msg) {
+  capnp::MallocMessageBuilder builder;
+  auto m = builder.initRoot<wire::SyncMessage>();
+  m.setProtocolVersion(msg.version);
+  m.setSessionId(msg.session);
+  std::visit(Encoder{m}, msg.body);
+  auto words = capnp::messageToFlatArray(builder);
+  auto bytes = words.asBytes();
+  return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+}
+
+Result<SyncMsg> DecodeMessage(std::string_view bytes, const ProtocolLimits& limits) {
+  if (bytes.size() > limits.max_message_bytes)
+    return Status::Corruption("message of " + std::to_string(bytes.size()) + " bytes is over the limit");
+  if (bytes.size() < 8 || bytes.size() % 8 != 0) return Status::Corruption("message is not a whole Cap'n Proto message");
+  auto words = kj::heapArray<capnp::word>(bytes.size() / 8);
+  std::memcpy(words.begin(), bytes.data(), bytes.size());
+  capnp::ReaderOptions options;
+  options.traversalLimitInWords = limits.traversal_limit_words;
+  options.nestingLimit = limits.nesting_limit;
+  try {
+    capnp::FlatArrayMessageReader reader(words, options);
+    return ReadMessage(reader.getRoot<wire::SyncMessage>(), limits);
+  } catch (const kj::Exception& e) {
+    return Status::Corruption(std::string("message is malformed: ") + e.getDescription().cStr());
+  }
+}
+
+}  // namespace aidsync

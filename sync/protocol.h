@@ -1,0 +1,77 @@
+// The sync protocol's messages (schema/sync.capnp) as C++ values, and their
+// encoding. docs/PROTOCOL.md specifies the fields and the session states.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "base/status.h"
+#include "sync/chain_head.h"
+
+namespace aidsync {
+
+constexpr uint32_t kProtocolVersion = 1;
+
+// Limits on one received message: it comes from the network and is
+// untrusted until its size, structure and signatures are checked.
+struct ProtocolLimits {
+  // Checked before parsing, and set as ZMQ_MAXMSGSIZE so libzmq drops larger
+  // frames itself: stops memory exhaustion by one giant message.
+  size_t max_message_bytes = 4 << 20;
+  // Cap'n Proto traversal limit: twice the message size in words stops
+  // amplification through pointers that alias one large object.
+  uint64_t traversal_limit_words = (4 << 20) / 8 * 2;
+  // Stops stack exhaustion through deep nesting.
+  int nesting_limit = 16;
+  // Chain heads in one message: far above any county (278 stations x a few
+  // chains each), low enough that the heads list cannot be a memory weapon.
+  size_t max_heads = 200000;
+};
+
+struct HelloMsg {
+  std::string certificate;
+  int64_t wall_ms = 0;
+  std::optional<Digest> digest;
+};
+struct WelcomeMsg {
+  std::string certificate;
+  int64_t wall_ms = 0;
+  bool up_to_date = false;
+  std::vector<ChainHead> heads;
+};
+struct PushMsg {
+  bool has_heads = false;            // the first push of a session carries heads
+  std::vector<ChainHead> heads;
+  std::vector<std::string> certificates;
+  std::vector<std::string> changesets;
+  bool more = false;
+};
+struct BatchMsg {
+  std::vector<std::string> certificates;
+  std::vector<std::string> changesets;
+  bool more = false;
+  uint32_t applied = 0;
+  uint32_t rejected = 0;
+};
+struct RefusedMsg {
+  std::string reason;
+  std::string detail;
+};
+
+struct SyncMsg {
+  uint32_t version = kProtocolVersion;
+  uint64_t session = 0;
+  std::variant<HelloMsg, WelcomeMsg, PushMsg, BatchMsg, RefusedMsg> body;
+};
+
+std::string EncodeMessage(const SyncMsg& msg);
+
+// Parses a received message. Corruption (naming the problem) when it is over
+// a limit or malformed. The version is returned as sent: the caller refuses
+// a peer that speaks another one.
+Result<SyncMsg> DecodeMessage(std::string_view bytes, const ProtocolLimits& limits = {});
+
+}  // namespace aidsync

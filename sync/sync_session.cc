@@ -1,0 +1,321 @@
+#include "sync/sync_session.h"
+
+#include <algorithm>
+
+namespace aidsync {
+namespace {
+
+int64_t Now(Replica& replica) { return replica.env().clock->NowMillis(); }
+
+std::function<bool(const Digest&)> Holds(Replica& replica) {
+  return [&replica](const Digest& id) {
+    auto held = replica.HoldsChangeset(id);
+    return held.ok() && *held;
+  };
+}
+
+// How many changesets `theirs` holds that `ours` lacks, chain by chain (an
+// estimate for status: forks may make it slightly high).
+int64_t MissingFrom(const std::vector<ChainHead>& ours, const std::vector<ChainHead>& theirs) {
+  std::map<ChainId, uint64_t> have;
+  for (const auto& h : ours) have[h.chain] = h.count;
+  int64_t missing = 0;
+  for (const auto& h : theirs) {
+    uint64_t mine = have.count(h.chain) ? have[h.chain] : 0;
+    if (h.count > mine) missing += static_cast<int64_t>(h.count - mine);
+  }
+  return missing;
+}
+
+}  // namespace
+
+Status AbsorbBatch(Replica& replica, const std::vector<std::string>& certificates,
+                   const std::vector<std::string>& changesets, ApplyReport* report) {
+  for (const auto& cert : certificates) {
+    // A certificate that does not verify is simply not trusted; the
+    // changesets it was meant to vouch for are then rejected as unknown_author.
+    auto added = replica.AddCertificate(cert);
+    if (added.ok() && *added) ++report->certificates;
+  }
+  if (changesets.empty()) return Status::OK();
+  ASSIGN_OR_RETURN(ApplyReport r, replica.ApplyRemote(changesets));
+  report->applied += r.applied;
+  report->duplicates += r.duplicates;
+  report->held += r.held;
+  report->rejected += r.rejected;
+  for (auto& s : r.rejections) report->rejections.push_back(std::move(s));
+  return Status::OK();
+}
+
+// ---- OutgoingStream ----------------------------------------------------------
+
+int64_t OutgoingStream::pending() const {
+  int64_t n = 0;
+  for (size_t i = index_; i < gaps_.size(); ++i) n += static_cast<int64_t>(gaps_[i].missing);
+  return n;
+}
+
+Status OutgoingStream::Next(Replica& replica, size_t max_bytes, std::vector<std::string>* changesets,
+                            std::vector<std::string>* certificates, bool* more) {
+  size_t bytes = 0;
+  while (index_ < gaps_.size() && bytes < max_bytes) {
+    const ChainGap& gap = gaps_[index_];
+    ASSIGN_OR_RETURN(auto rows, replica.ReadChain(gap, after_log_id_, max_bytes - bytes));
+    if (rows.empty()) {
+      ++index_;
+      after_log_id_ = 0;
+      continue;
+    }
+    // The author's certificate goes before its first changeset (DESIGN 5).
+    if (certified_.insert(gap.chain.author).second) {
+      ASSIGN_OR_RETURN(std::optional<Certificate> cert, replica.CertificateByKey(gap.chain.author));
+      if (cert) certificates->push_back(cert->bytes());
+    }
+    for (auto& row : rows) {
+      bytes += row.envelope.size();
+      after_log_id_ = row.log_id;
+      changesets->push_back(std::move(row.envelope));
+    }
+  }
+  *more = index_ < gaps_.size();
+  return Status::OK();
+}
+
+// ---- SyncClient --------------------------------------------------------------
+
+SyncClient::SyncClient(Replica& replica, Certificate server, std::string address, uint64_t session_id,
+                       SyncOptions options)
+    : replica_(replica),
+      server_(std::move(server)),
+      address_(std::move(address)),
+      session_id_(session_id),
+      options_(options) {
+  const CertificateFields& f = server_.fields();
+  auto known = replica_.Peer(f.node_key.Hex());
+  if (known.ok() && known->has_value()) peer_ = **known;
+  peer_.id = f.node_key.Hex();
+  peer_.name = f.name;
+  peer_.code = f.code;
+  peer_.address = address_;
+}
+
+std::string SyncClient::Send(SyncMsg msg) {
+  msg.session = session_id_;
+  std::string bytes = EncodeMessage(msg);
+  ++stats_.messages_sent;
+  stats_.bytes_sent += static_cast<int64_t>(bytes.size());
+  return bytes;
+}
+
+Result<std::string> SyncClient::Start() {
+  ASSIGN_OR_RETURN(std::optional<Certificate> own, replica_.CertificateByKey(replica_.identity().key));
+  if (!own) return Status::Unauthorized("this node has no certificate yet: enrol it first");
+  ASSIGN_OR_RETURN(my_heads_, replica_.HeadsVisibleTo(server_.fields().scope));
+  HelloMsg hello{own->bytes(), Now(replica_), HeadsDigest(my_heads_)};
+  state_ = State::kAwaitWelcome;
+  return Send(SyncMsg{kProtocolVersion, session_id_, std::move(hello)});
+}
+
+Status SyncClient::Finish(const std::string& error) {
+  state_ = State::kDone;
+  peer_.last_error = error;
+  if (error.empty()) {
+    complete_ = true;
+    peer_.last_sync_ms = Now(replica_);
+    peer_.pending_in = 0;
+    peer_.pending_out = 0;
+  }
+  return replica_.SavePeer(peer_);
+}
+
+void SyncClient::RecordFailure(const std::string& error) { (void)Finish(error); }
+
+Result<std::optional<std::string>> SyncClient::OnReply(std::string_view reply) {
+  ++stats_.messages_received;
+  stats_.bytes_received += static_cast<int64_t>(reply.size());
+  auto fail = [&](Status st) -> Result<std::optional<std::string>> {
+    (void)Finish(st.message());
+    return st;
+  };
+  auto msg = DecodeMessage(reply, options_.limits);
+  if (!msg.ok()) return fail(msg.status().WithContext("reply from " + peer_.name));
+  if (msg->version != kProtocolVersion)
+    return fail(Status::Unavailable(peer_.name + " speaks protocol version " + std::to_string(msg->version) +
+                                    ", this node " + std::to_string(kProtocolVersion)));
+  if (msg->session != session_id_) return fail(Status::Corruption("a reply for another session"));
+  peer_.last_seen_ms = Now(replica_);
+  if (auto* refused = std::get_if<RefusedMsg>(&msg->body))
+    return fail(Status::Unavailable(peer_.name + " refused the session: " + refused->reason + " (" +
+                                    refused->detail + ")"));
+  if (state_ == State::kAwaitWelcome) {
+    if (auto* welcome = std::get_if<WelcomeMsg>(&msg->body)) {
+      auto next = OnWelcome(*welcome);
+      if (!next.ok()) return fail(next.status());
+      return next;
+    }
+  } else if (state_ == State::kExchanging) {
+    if (auto* batch = std::get_if<BatchMsg>(&msg->body)) {
+      auto next = OnBatch(*batch);
+      if (!next.ok()) return fail(next.status());
+      return next;
+    }
+  }
+  return fail(Status::Corruption(peer_.name + " sent a message out of sequence"));
+}
+
+Result<std::optional<std::string>> SyncClient::OnWelcome(const WelcomeMsg& welcome) {
+  ASSIGN_OR_RETURN(Certificate cert, Certificate::Parse(welcome.certificate, replica_.identity().authority));
+  if (!(cert.fields().node_key == server_.fields().node_key))
+    return Status::Unauthorized("the node that answered is " + cert.fields().name + ", not " +
+                                server_.fields().name);
+  peer_.clock_offset_ms = welcome.wall_ms - Now(replica_);
+  if (welcome.up_to_date) {
+    RETURN_IF_ERROR(Finish(""));
+    return std::optional<std::string>();
+  }
+  outgoing_ = OutgoingStream(GapsFor(my_heads_, welcome.heads, Holds(replica_)), server_.fields().scope);
+  peer_.pending_out = outgoing_.pending();
+  peer_.pending_in = MissingFrom(my_heads_, welcome.heads);
+  RETURN_IF_ERROR(replica_.SavePeer(peer_));
+  state_ = State::kExchanging;
+  ASSIGN_OR_RETURN(std::string push, NextPush(true));
+  return std::optional<std::string>(std::move(push));
+}
+
+Result<std::string> SyncClient::NextPush(bool with_heads) {
+  PushMsg push;
+  push.has_heads = with_heads;
+  if (with_heads) push.heads = my_heads_;
+  RETURN_IF_ERROR(outgoing_.Next(replica_, options_.batch_bytes, &push.changesets, &push.certificates, &push.more));
+  stats_.changesets_sent += static_cast<int64_t>(push.changesets.size());
+  return Send(SyncMsg{kProtocolVersion, session_id_, std::move(push)});
+}
+
+Result<std::optional<std::string>> SyncClient::OnBatch(const BatchMsg& batch) {
+  stats_.rejected_by_peer += batch.rejected;
+  ApplyReport report;
+  RETURN_IF_ERROR(AbsorbBatch(replica_, batch.certificates, batch.changesets, &report));
+  stats_.changesets_received += report.applied;
+  stats_.rejected_here += report.rejected;
+  if (batch.more || !outgoing_.done()) {
+    ASSIGN_OR_RETURN(std::string push, NextPush(false));
+    return std::optional<std::string>(std::move(push));
+  }
+  RETURN_IF_ERROR(Finish(""));
+  return std::optional<std::string>();
+}
+
+// ---- SyncServer --------------------------------------------------------------
+
+SyncServer::SyncServer(Replica& replica, SyncOptions options) : replica_(replica), options_(options) {}
+
+std::string SyncServer::Refuse(uint64_t session, const std::string& reason, const std::string& detail) {
+  (void)replica_.CountRejectedInput(reason);
+  return EncodeMessage(SyncMsg{kProtocolVersion, session, RefusedMsg{reason, detail}});
+}
+
+bool SyncServer::TakeNewData() {
+  bool had = new_data_;
+  new_data_ = false;
+  return had;
+}
+
+void SyncServer::Expire(int64_t idle_ms) {
+  int64_t now = Now(replica_);
+  for (auto it = sessions_.begin(); it != sessions_.end();) {
+    it = now - it->second.last_active_ms > idle_ms ? sessions_.erase(it) : std::next(it);
+  }
+}
+
+std::string SyncServer::Handle(const std::string& connection, std::string_view request) {
+  auto msg = DecodeMessage(request, options_.limits);
+  if (!msg.ok()) return Refuse(0, "malformed_message", msg.status().message());
+  if (msg->version != kProtocolVersion)
+    return Refuse(msg->session, "protocol_version",
+                  "this node speaks protocol version " + std::to_string(kProtocolVersion));
+  if (auto* hello = std::get_if<HelloMsg>(&msg->body)) return OnHello(connection, msg->session, *hello);
+  if (auto* push = std::get_if<PushMsg>(&msg->body)) return OnPush(connection, msg->session, *push);
+  return Refuse(msg->session, "unexpected_message", "a server expects hello or push");
+}
+
+std::string SyncServer::OnHello(const std::string& connection, uint64_t session, const HelloMsg& hello) {
+  auto cert = Certificate::Parse(hello.certificate, replica_.identity().authority);
+  if (!cert.ok()) return Refuse(session, "bad_certificate", cert.status().message());
+  (void)replica_.AddCertificate(cert->bytes());
+  const CertificateFields& f = cert->fields();
+  auto heads = replica_.HeadsVisibleTo(f.scope);
+  auto own = replica_.CertificateByKey(replica_.identity().key);
+  if (!heads.ok() || !own.ok() || !own->has_value())
+    return Refuse(session, "server_error", "this node cannot read its own store now; try again later");
+
+  int64_t now = Now(replica_);
+  PeerRecord peer;
+  auto known = replica_.Peer(f.node_key.Hex());
+  if (known.ok() && known->has_value()) peer = **known;
+  peer.id = f.node_key.Hex();
+  peer.name = f.name;
+  peer.code = f.code;
+  peer.last_seen_ms = now;
+  peer.clock_offset_ms = hello.wall_ms - now;
+  peer.last_error.clear();
+
+  WelcomeMsg welcome;
+  welcome.certificate = (*own)->bytes();
+  welcome.wall_ms = now;
+  welcome.up_to_date = hello.digest && *hello.digest == HeadsDigest(*heads);
+  if (welcome.up_to_date) {
+    peer.last_sync_ms = now;
+    peer.pending_in = 0;
+    peer.pending_out = 0;
+  } else {
+    welcome.heads = *heads;
+    Session& s = sessions_[{connection, session}];
+    s = Session{*cert, *heads, {}, false, now};
+  }
+  (void)replica_.SavePeer(peer);
+  return EncodeMessage(SyncMsg{kProtocolVersion, session, std::move(welcome)});
+}
+
+std::string SyncServer::OnPush(const std::string& connection, uint64_t session, const PushMsg& push) {
+  auto it = sessions_.find({connection, session});
+  if (it == sessions_.end()) return Refuse(session, "no_session", "push without a hello (session expired?)");
+  Session& s = it->second;
+  s.last_active_ms = Now(replica_);
+  const CertificateFields& client = s.client.fields();
+  if (!s.have_gaps) {
+    if (!push.has_heads) return Refuse(session, "malformed_message", "the first push must carry heads");
+    s.outgoing = OutgoingStream(GapsFor(s.my_heads, push.heads, Holds(replica_)), client.scope);
+    s.have_gaps = true;
+    auto peer = replica_.Peer(client.node_key.Hex());
+    if (peer.ok() && peer->has_value()) {
+      (*peer)->pending_out = s.outgoing.pending();
+      (*peer)->pending_in = MissingFrom(s.my_heads, push.heads);
+      (void)replica_.SavePeer(**peer);
+    }
+  }
+  ApplyReport report;
+  Status absorbed = AbsorbBatch(replica_, push.certificates, push.changesets, &report);
+  if (!absorbed.ok()) return Refuse(session, "server_error", absorbed.message());
+  if (report.applied > 0) new_data_ = true;
+
+  BatchMsg batch;
+  batch.applied = static_cast<uint32_t>(report.applied + report.duplicates);
+  batch.rejected = static_cast<uint32_t>(report.rejected);
+  Status next = s.outgoing.Next(replica_, options_.batch_bytes, &batch.changesets, &batch.certificates, &batch.more);
+  if (!next.ok()) return Refuse(session, "server_error", next.message());
+  if (!push.more && !batch.more) {
+    // Both sides have sent everything: the session is complete.
+    auto peer = replica_.Peer(client.node_key.Hex());
+    if (peer.ok() && peer->has_value()) {
+      (*peer)->last_sync_ms = Now(replica_);
+      (*peer)->last_seen_ms = (*peer)->last_sync_ms;
+      (*peer)->pending_in = 0;
+      (*peer)->pending_out = 0;
+      (void)replica_.SavePeer(**peer);
+    }
+    sessions_.erase(it);
+  }
+  return EncodeMessage(SyncMsg{kProtocolVersion, session, std::move(batch)});
+}
+
+}  // namespace aidsync

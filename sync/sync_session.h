@@ -1,0 +1,161 @@
+// The sync protocol as transport-independent state machines (DESIGN 5,
+// docs/PROTOCOL.md). A SyncClient turns replies into the next request; a
+// SyncServer turns each request into a reply. Neither touches a socket, so
+// tests can wire them back to back; sync/zmq_transport.h carries their bytes.
+//
+// A session: Hello → Welcome (digests of chain heads agree: done, one round
+// trip) → Push / Batch pairs, each carrying a byte-bounded batch of what the
+// other side lacks, chain by chain in order, until neither has more. Every
+// received batch is applied in one SQLite transaction, so an interrupted
+// session loses at most the batch in flight, and the next session starts from
+// the heads the log now has.
+//
+// Not thread-safe; one Replica per thread.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "sync/chain_head.h"
+#include "sync/protocol.h"
+#include "sync/replica.h"
+
+namespace aidsync {
+
+struct SyncOptions {
+  // Target payload of one batch: bounds memory on both sides and the work a
+  // broken link can waste, while keeping round trips few.
+  size_t batch_bytes = 1 << 20;
+  ProtocolLimits limits;
+};
+
+// Counters of one session, for the log line and for tests.
+struct SessionStats {
+  int64_t messages_sent = 0;
+  int64_t messages_received = 0;
+  int64_t bytes_sent = 0;
+  int64_t bytes_received = 0;
+  int64_t changesets_sent = 0;
+  int64_t changesets_received = 0;  // applied here
+  int64_t rejected_here = 0;        // received and refused here
+  int64_t rejected_by_peer = 0;
+};
+
+// What to send next, chain by chain: the changesets a peer lacks. Reads the
+// log lazily, one batch at a time, so memory is bounded by the batch size.
+class OutgoingStream {
+ public:
+  OutgoingStream() = default;
+  OutgoingStream(std::vector<ChainGap> gaps, std::string peer_scope)
+      : gaps_(std::move(gaps)), peer_scope_(std::move(peer_scope)) {}
+
+  // The next batch (changesets and the certificates of their authors not yet
+  // sent in this session). Sets *more if anything remains after it.
+  Status Next(Replica& replica, size_t max_bytes, std::vector<std::string>* changesets,
+              std::vector<std::string>* certificates, bool* more);
+  bool done() const { return index_ >= gaps_.size(); }
+  int64_t pending() const;
+
+ private:
+  std::vector<ChainGap> gaps_;
+  std::string peer_scope_;
+  size_t index_ = 0;
+  int64_t after_log_id_ = 0;
+  std::set<PublicKey> certified_;
+};
+
+class SyncClient {
+ public:
+  // `server` is the certificate of the node we expect to answer (the hub's
+  // from enrolment, or another station's from the `stations` table);
+  // `address` is only recorded in the peer status.
+  SyncClient(Replica& replica, Certificate server, std::string address, uint64_t session_id,
+             SyncOptions options = {});
+
+  // The first request (Hello).
+  Result<std::string> Start();
+
+  // Handles one reply. Returns the next request, or nullopt when the session
+  // is complete (both sides up to date). Fails when the server refused the
+  // session, sent something malformed, or the local store failed; the
+  // failure is also recorded in the peer status.
+  Result<std::optional<std::string>> OnReply(std::string_view reply);
+
+  // Records `error` as the peer's last error (a timeout seen by the transport).
+  void RecordFailure(const std::string& error);
+
+  const SessionStats& stats() const { return stats_; }
+  bool complete() const { return complete_; }
+
+ private:
+  Result<std::optional<std::string>> OnWelcome(const WelcomeMsg& welcome);
+  Result<std::optional<std::string>> OnBatch(const BatchMsg& batch);
+  Result<std::string> NextPush(bool with_heads);
+  std::string Send(SyncMsg msg);
+  Status Finish(const std::string& error);
+
+  Replica& replica_;
+  Certificate server_;
+  std::string address_;
+  uint64_t session_id_;
+  SyncOptions options_;
+  SessionStats stats_;
+  PeerRecord peer_;
+  OutgoingStream outgoing_;
+  std::vector<ChainHead> my_heads_;
+  enum class State { kStart, kAwaitWelcome, kExchanging, kDone } state_ = State::kStart;
+  bool complete_ = false;
+};
+
+class SyncServer {
+ public:
+  explicit SyncServer(Replica& replica, SyncOptions options = {});
+
+  // Handles one request from the connection `connection` (a transport's id
+  // for it) and returns the reply. Never fails: a bad request gets a Refused
+  // reply, is counted in the node's rejected inputs, and leaves every other
+  // connection's session alone. Local store failures become a Refused reply
+  // too (the client retries later).
+  std::string Handle(const std::string& connection, std::string_view request);
+
+  // Forgets sessions idle for longer than `idle_ms`.
+  void Expire(int64_t idle_ms);
+
+  // True once a push applied something new since the last call: a relaying
+  // node then syncs its other peers.
+  bool TakeNewData();
+
+  size_t open_sessions() const { return sessions_.size(); }
+
+ private:
+  struct Session {
+    Certificate client;
+    std::vector<ChainHead> my_heads;  // as sent in Welcome
+    OutgoingStream outgoing;
+    bool have_gaps = false;
+    int64_t last_active_ms = 0;
+  };
+  std::string OnHello(const std::string& connection, uint64_t session, const HelloMsg& hello);
+  std::string OnPush(const std::string& connection, uint64_t session, const PushMsg& push);
+  std::string Refuse(uint64_t session, const std::string& reason, const std::string& detail);
+  Status Absorb(const std::vector<std::string>& certificates, const std::vector<std::string>& changesets,
+                ApplyReport* report);
+
+  Replica& replica_;
+  SyncOptions options_;
+  std::map<std::pair<std::string, uint64_t>, Session> sessions_;
+  bool new_data_ = false;
+};
+
+// Applies received certificates (into the trust store, when they verify) and
+// changesets (ApplyRemote). Shared by both ends.
+Status AbsorbBatch(Replica& replica, const std::vector<std::string>& certificates,
+                   const std::vector<std::string>& changesets, ApplyReport* report);
+
+}  // namespace aidsync
