@@ -86,7 +86,7 @@ void ServeLoop(const DaemonConfig& config, std::unique_ptr<SyncListener> listene
     trigger.Fire();
     return;
   }
-  SyncServer server(**replica);
+  SyncServer server(**replica, SyncOptions{}, [](const std::string& line) { Log(line); });
   while (!stop.load()) {
     Status st = listener->Poll(server, 100);
     if (!st.ok()) Log("serve: " + st.message());

@@ -207,7 +207,17 @@ Result<std::optional<std::string>> SyncClient::OnBatch(const BatchMsg& batch) {
 
 // ---- SyncServer --------------------------------------------------------------
 
-SyncServer::SyncServer(Replica& replica, SyncOptions options) : replica_(replica), options_(options) {}
+SyncServer::SyncServer(Replica& replica, SyncOptions options, SessionLog log)
+    : replica_(replica), options_(options), log_(std::move(log)) {}
+
+void SyncServer::LogSession(const CertificateFields& client, const SessionStats& s, int64_t started_ms,
+                            const std::string& outcome) {
+  if (!log_) return;
+  log_("session " + client.code + " " + client.name + ": sent " + std::to_string(s.changesets_sent) + " (" +
+       std::to_string(s.bytes_sent) + " bytes), received " + std::to_string(s.changesets_received) + " (" +
+       std::to_string(s.bytes_received) + " bytes), " + std::to_string(Now(replica_) - started_ms) + " ms, " +
+       outcome);
+}
 
 std::string SyncServer::Refuse(uint64_t session, const std::string& reason, const std::string& detail) {
   (void)replica_.CountRejectedInput(reason);
@@ -223,7 +233,12 @@ bool SyncServer::TakeNewData() {
 void SyncServer::Expire(int64_t idle_ms) {
   int64_t now = Now(replica_);
   for (auto it = sessions_.begin(); it != sessions_.end();) {
-    it = now - it->second.last_active_ms > idle_ms ? sessions_.erase(it) : std::next(it);
+    if (now - it->second.last_active_ms > idle_ms) {
+      LogSession(it->second.client.fields(), it->second.stats, it->second.started_ms, "abandoned by the peer");
+      it = sessions_.erase(it);
+    } else {
+      ++it;
+    }
   }
 }
 
@@ -270,10 +285,18 @@ std::string SyncServer::OnHello(const std::string& connection, uint64_t session,
   } else {
     welcome.heads = *heads;
     Session& s = sessions_[{connection, session}];
-    s = Session{*cert, *heads, {}, false, now};
+    s = Session{*cert, *heads, {}, false, now, now, {}};
   }
   (void)replica_.SavePeer(peer);
-  return EncodeMessage(SyncMsg{kProtocolVersion, session, std::move(welcome)});
+  const bool up_to_date = welcome.up_to_date;
+  std::string reply = EncodeMessage(SyncMsg{kProtocolVersion, session, std::move(welcome)});
+  if (up_to_date) {
+    SessionStats stats;
+    stats.bytes_received = static_cast<int64_t>(hello.certificate.size());
+    stats.bytes_sent = static_cast<int64_t>(reply.size());
+    LogSession(f, stats, now, "ok, already up to date");
+  }
+  return reply;
 }
 
 std::string SyncServer::OnPush(const std::string& connection, uint64_t session, const PushMsg& push) {
@@ -297,12 +320,18 @@ std::string SyncServer::OnPush(const std::string& connection, uint64_t session, 
   Status absorbed = AbsorbBatch(replica_, push.certificates, push.changesets, &report);
   if (!absorbed.ok()) return Refuse(session, "server_error", absorbed.message());
   if (report.applied > 0) new_data_ = true;
+  s.stats.changesets_received += report.applied;
+  s.stats.rejected_here += report.rejected;
+  ++s.stats.messages_received;
+  for (const auto& cs : push.changesets) s.stats.bytes_received += static_cast<int64_t>(cs.size());
 
   BatchMsg batch;
   batch.applied = static_cast<uint32_t>(report.applied + report.duplicates);
   batch.rejected = static_cast<uint32_t>(report.rejected);
   Status next = s.outgoing.Next(replica_, options_.batch_bytes, &batch.changesets, &batch.certificates, &batch.more);
   if (!next.ok()) return Refuse(session, "server_error", next.message());
+  s.stats.changesets_sent += static_cast<int64_t>(batch.changesets.size());
+  for (const auto& cs : batch.changesets) s.stats.bytes_sent += static_cast<int64_t>(cs.size());
   if (!push.more && !batch.more) {
     // Both sides have sent everything: the session is complete.
     auto peer = replica_.Peer(client.node_key.Hex());
@@ -313,6 +342,8 @@ std::string SyncServer::OnPush(const std::string& connection, uint64_t session, 
       (*peer)->pending_out = 0;
       (void)replica_.SavePeer(**peer);
     }
+    LogSession(client, s.stats, s.started_ms,
+               s.stats.rejected_here > 0 ? "ok, " + std::to_string(s.stats.rejected_here) + " refused" : "ok");
     sessions_.erase(it);
   }
   return EncodeMessage(SyncMsg{kProtocolVersion, session, std::move(batch)});

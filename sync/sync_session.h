@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -115,7 +116,11 @@ class SyncClient {
 
 class SyncServer {
  public:
-  explicit SyncServer(Replica& replica, SyncOptions options = {});
+  // Called once per finished session with a one-line summary: peer, sent,
+  // received, duration, outcome (the daemon's log line).
+  using SessionLog = std::function<void(const std::string& line)>;
+
+  explicit SyncServer(Replica& replica, SyncOptions options = {}, SessionLog log = {});
 
   // Handles one request from the connection `connection` (a transport's id
   // for it) and returns the reply. Never fails: a bad request gets a Refused
@@ -140,7 +145,11 @@ class SyncServer {
     OutgoingStream outgoing;
     bool have_gaps = false;
     int64_t last_active_ms = 0;
+    int64_t started_ms = 0;
+    SessionStats stats;
   };
+  void LogSession(const CertificateFields& client, const SessionStats& stats, int64_t started_ms,
+                  const std::string& outcome);
   std::string OnHello(const std::string& connection, uint64_t session, const HelloMsg& hello);
   std::string OnPush(const std::string& connection, uint64_t session, const PushMsg& push);
   std::string Refuse(uint64_t session, const std::string& reason, const std::string& detail);
@@ -149,6 +158,7 @@ class SyncServer {
 
   Replica& replica_;
   SyncOptions options_;
+  SessionLog log_;
   std::map<std::pair<std::string, uint64_t>, Session> sessions_;
   bool new_data_ = false;
 };
