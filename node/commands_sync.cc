@@ -37,9 +37,8 @@ Status RunSync(Context& ctx, const SyncArgs& a) {
   zmq::context_t context;
   uint64_t session_id = std::random_device{}() | (static_cast<uint64_t>(std::random_device{}()) << 32);
   SyncClient client(*replica, *cert, peer.endpoint, session_id);
-  auto deadline = std::chrono::steady_clock::now() +
-                  std::chrono::milliseconds(static_cast<int64_t>(a.timeout_s * 1000));
-  Status st = RunClientSession(context, peer.endpoint, client, deadline, g_stop);
+  Status st = RunClientSession(context, peer.endpoint, client,
+                               std::chrono::milliseconds(static_cast<int64_t>(a.timeout_s * 1000)), g_stop);
   if (!st.ok()) {
     if (st.message().find("in time") != std::string::npos)
       return Status::Unavailable("could not sync with " + a.peer + " within " + std::to_string(a.timeout_s).substr(0, 5) +
@@ -87,7 +86,8 @@ void RegisterSyncCommands(CLI::App& app, Context& ctx) {
   {
     auto [cmd, a] = AddCommand<SyncArgs>(app, ctx, "sync", "one sync session with a peer now", RunSync);
     cmd->add_option("--peer", a->peer, "tcp://HOST:PORT (the hub) or CODE@tcp://HOST:PORT")->required();
-    cmd->add_option("--timeout", a->timeout_s, "give up after this many seconds (default 30)");
+    cmd->add_option("--timeout", a->timeout_s,
+                    "give up when the peer has not answered for this many seconds (default 30)");
   }
   {
     auto [cmd, a] = AddCommand<ServeArgs>(app, ctx, "serve", "keep this node in sync: listen and/or call peers",

@@ -118,7 +118,7 @@ void PeerLoop(const DaemonConfig& config, const PeerSpec& peer, zmq::context_t& 
     uint64_t session_id = jitter();
     SyncClient client(**replica, *cert, peer.endpoint, session_id);
     auto start = Clock::now();
-    Status st = RunClientSession(context, peer.endpoint, client, start + std::chrono::milliseconds(config.session_timeout_ms),
+    Status st = RunClientSession(context, peer.endpoint, client, std::chrono::milliseconds(config.reply_timeout_ms),
                                  stop);
     if (stop.load()) break;
     const SessionStats& s = client.stats();

@@ -36,7 +36,7 @@ struct DaemonConfig {
   int interval_ms = 15000;            // steady re-sync (DESIGN 5: at least every 30 s)
   int min_backoff_ms = 500;
   int max_backoff_ms = 30000;         // the cap on retries of an unreachable peer
-  int session_timeout_ms = 60000;
+  int reply_timeout_ms = 60000;       // a peer silent this long after a request has failed
   int watch_interval_ms = 250;        // how often the log is checked for new changesets
 };
 

@@ -18,7 +18,7 @@ std::string AsString(const zmq::message_t& m) { return std::string(static_cast<c
 }  // namespace
 
 Status RunClientSession(zmq::context_t& context, const std::string& endpoint, SyncClient& client,
-                        std::chrono::steady_clock::time_point deadline, const std::atomic<bool>& stop,
+                        std::chrono::milliseconds reply_timeout, const std::atomic<bool>& stop,
                         const TransportOptions& options) {
   try {
     zmq::socket_t socket(context, zmq::socket_type::dealer);
@@ -32,6 +32,7 @@ Status RunClientSession(zmq::context_t& context, const std::string& endpoint, Sy
     while (true) {
       socket.send(zmq::buffer(pending), zmq::send_flags::none);
       // Wait for the reply, looking at `stop` and the deadline in between.
+      const auto deadline = std::chrono::steady_clock::now() + reply_timeout;
       zmq::message_t reply;
       while (true) {
         if (stop.load()) return Status::Unavailable("stopped");

@@ -27,11 +27,12 @@ struct TransportOptions {
 };
 
 // Runs one SyncClient session against `endpoint` (tcp://HOST:PORT) until it
-// completes, the peer refuses, `deadline` passes (Unavailable: "could not
-// reach ... in time"), or `stop` is set. A fresh socket per session, so a
-// late reply to an earlier session can never be taken for this one's.
+// completes, the peer refuses, no reply comes within `reply_timeout` of a
+// request (Unavailable: "could not reach ... in time"; a long session that
+// keeps moving is never cut), or `stop` is set. A fresh socket per session,
+// so a late reply to an earlier session can never be taken for this one's.
 Status RunClientSession(zmq::context_t& context, const std::string& endpoint, SyncClient& client,
-                        std::chrono::steady_clock::time_point deadline, const std::atomic<bool>& stop,
+                        std::chrono::milliseconds reply_timeout, const std::atomic<bool>& stop,
                         const TransportOptions& options = {});
 
 // A bound ROUTER socket serving SyncServer. Not thread-safe: one thread
