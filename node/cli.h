@@ -64,6 +64,7 @@ namespace aidsync::cli {
 // Reads a whole file of at most `max_bytes`. NotFound if missing;
 // InvalidArgument if larger (an input file is untrusted).
 Result<std::string> ReadSmallFile(const std::string& path, size_t max_bytes);
-// Writes `bytes` to `path` (replacing it atomically via a temporary file).
+// Writes `bytes` to a new file `path`, whole or not at all (a fsynced
+// temporary file linked into place). AlreadyExists if `path` exists.
 Status WriteFileAtomically(const std::string& path, std::string_view bytes);
 }  // namespace aidsync::cli

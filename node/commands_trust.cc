@@ -8,8 +8,6 @@
 namespace aidsync::cli {
 namespace {
 
-std::string AuthorityKeyPath(const std::string& dir) { return dir + "/authority.key"; }
-
 struct InitArgs {
   std::string name, code, scope, authority, authority_key;
   bool hub = false;
@@ -31,7 +29,6 @@ Status RunInit(Context& ctx, const InitArgs& a) {
   }
   ASSIGN_OR_RETURN(PublicKey node_key,
                    Replica::Create(ctx.data_dir, config, ctx.env, authority ? &*authority : nullptr));
-  if (authority) RETURN_IF_ERROR(authority->Save(AuthorityKeyPath(ctx.data_dir)));
   std::cout << node_key.Hex() << "\n";
   return Status::OK();
 }
@@ -111,9 +108,11 @@ void RegisterTrustCommands(CLI::App& app, Context& ctx) {
       auto enrolment = DecodeEnrolment(bytes);
       if (!enrolment.ok()) return enrolment.status().WithContext(*cert_file);
       ASSIGN_OR_RETURN(auto replica, ctx.OpenNode());
+      // Check the hub's certificate before installing anything.
+      auto hub = Certificate::Parse(enrolment->hub_certificate, replica->identity().authority);
+      if (!hub.ok()) return hub.status().WithContext(*cert_file + " (the hub's certificate)");
       RETURN_IF_ERROR(replica->InstallOwnCertificate(enrolment->certificate).WithContext(*cert_file));
-      auto hub = replica->AddCertificate(enrolment->hub_certificate);
-      return hub.status().WithContext(*cert_file + " (the hub's certificate)");
+      return replica->AddCertificate(enrolment->hub_certificate).status();
     };
   });
 }

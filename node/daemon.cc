@@ -48,10 +48,11 @@ class Trigger {
     ++generation_;
     cv_.notify_all();
   }
-  // Waits until the generation moves past `seen`, `until` passes, or stop.
-  uint64_t Wait(uint64_t seen, Clock::time_point until, const std::atomic<bool>& stop) {
+  // Waits until `until` passes or stop, and, when `wake_on_fire`, until the
+  // generation moves past `seen`. Returns the generation.
+  uint64_t Wait(uint64_t seen, Clock::time_point until, const std::atomic<bool>& stop, bool wake_on_fire) {
     std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_until(lock, until, [&] { return generation_ != seen || stop.load(); });
+    cv_.wait_until(lock, until, [&] { return (wake_on_fire && generation_ != seen) || stop.load(); });
     return generation_;
   }
   uint64_t generation() {
@@ -106,8 +107,11 @@ void PeerLoop(const DaemonConfig& config, const PeerSpec& peer, zmq::context_t& 
   int backoff_ms = config.min_backoff_ms;
   uint64_t seen = trigger.generation();
   Clock::time_point due = Clock::now();
+  bool backing_off = false;
   while (!stop.load()) {
-    seen = trigger.Wait(seen, due, stop);
+    // While backing off from an unreachable peer, new local writes do not
+    // cut the wait short: they are sent when the peer answers again.
+    seen = trigger.Wait(seen, due, stop, !backing_off);
     if (stop.load()) break;
     auto cert = ResolvePeer(**replica, peer);
     if (!cert.ok()) {
@@ -127,6 +131,7 @@ void PeerLoop(const DaemonConfig& config, const PeerSpec& peer, zmq::context_t& 
         std::to_string(s.changesets_sent) + " (" + Kib(s.bytes_sent) + "), received " +
         std::to_string(s.changesets_received) + " (" + Kib(s.bytes_received) + "), " + std::to_string(ms) +
         " ms, " + (st.ok() ? "ok" : "failed: " + st.message()));
+    backing_off = !st.ok();
     if (st.ok()) {
       backoff_ms = config.min_backoff_ms;
       due = Clock::now() + std::chrono::milliseconds(config.interval_ms);
@@ -136,7 +141,6 @@ void PeerLoop(const DaemonConfig& config, const PeerSpec& peer, zmq::context_t& 
       int wait = backoff_ms / 2 + static_cast<int>(jitter() % static_cast<uint64_t>(backoff_ms / 2 + 1));
       due = Clock::now() + std::chrono::milliseconds(wait);
       backoff_ms = std::min(backoff_ms * 2, config.max_backoff_ms);
-      seen = trigger.generation();  // a local write does not cut a backoff short
     }
   }
 }
@@ -206,7 +210,7 @@ Status RunDaemon(const DaemonConfig& config, std::atomic<bool>& stop) {
       trigger.Fire();
     }
   }
-  trigger.Fire();
+  trigger.Fire();  // wakes every waiting thread to see `stop`
   for (auto& t : threads) t.join();
   Log("serve: stopped");
   return Status::OK();

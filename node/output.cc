@@ -86,10 +86,14 @@ Status WriteFileAtomically(const std::string& path, std::string_view bytes) {
   bool ok = ::write(fd, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size()) && ::fsync(fd) == 0;
   int err = errno;
   ::close(fd);
-  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+  // link() never replaces: an existing file at `path` is left alone.
+  if (!ok || ::link(tmp.c_str(), path.c_str()) != 0) {
+    int link_err = ok ? errno : err;
     ::unlink(tmp.c_str());
-    return Status::IOError("cannot write " + path + ": " + std::strerror(ok ? errno : err));
+    if (link_err == EEXIST) return Status::AlreadyExists(path + " already exists; choose another name");
+    return Status::IOError("cannot write " + path + ": " + std::strerror(link_err));
   }
+  ::unlink(tmp.c_str());
   return SyncParentDirectory(path);
 }
 

@@ -24,8 +24,9 @@ struct BundleCreateSummary {
 };
 
 // Writes a bundle for the node with station code `recipient_code` to
-// `out_path` (mode 0600; written to a temporary name, fsynced and renamed, so
-// a half-written bundle never appears under the final name). Holds exactly the
+// `out_path` (mode 0600; written to a temporary name, fsynced, then linked to
+// the final name, which never replaces an existing file: a half-written
+// bundle never appears under the final name). Holds exactly the
 // changesets that node may see. NotFound if no certificate for that code is
 // known; AlreadyExists if out_path exists; IOError for the file system.
 Result<BundleCreateSummary> CreateBundle(Replica& replica, const std::string& recipient_code,

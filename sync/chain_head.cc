@@ -40,8 +40,15 @@ std::vector<ChainGap> GapsFor(const std::vector<ChainHead>& ours, const std::vec
     if (other.fingerprint == mine.fingerprint) continue;
     bool straight = mine.seq > other.seq && mine.count >= other.count &&
                     mine.count - other.count == mine.seq - other.seq && we_hold(other.head);
+    // The peer is ahead on what looks like the same straight chain: it has
+    // nothing to learn from us. (Had we a branch it lacks, it cannot find our
+    // head and sends us its whole chain; our next session then sees the fork.)
+    bool peer_ahead = other.seq > mine.seq && other.count >= mine.count &&
+                      other.count - mine.count == other.seq - mine.seq;
     if (straight) {
       gaps.push_back({mine.chain, other.seq, mine.count - other.count});
+    } else if (peer_ahead) {
+      continue;
     } else {
       // Forked, or the peer holds a branch we do not: offer the whole chain.
       gaps.push_back({mine.chain, 0, mine.count > other.count ? mine.count - other.count : 0});

@@ -48,9 +48,9 @@ struct ChainGap {
 // For every chain in `ours` where the peer's head (in `theirs`, absent = holds
 // nothing) differs: the gap to send. A peer behind on the same straight chain
 // (we hold its head changeset, and the counts grow with the seq) gets what
-// follows its seq; otherwise (a fork on either side) the whole chain is sent
-// and the receiver keeps what it lacks. `we_hold(id)` says whether a
-// changeset is in our log.
+// follows its seq; a peer ahead on a straight chain gets nothing; otherwise
+// (a fork on either side) the whole chain is sent and the receiver keeps what
+// it lacks. `we_hold(id)` says whether a changeset is in our log.
 std::vector<ChainGap> GapsFor(const std::vector<ChainHead>& ours, const std::vector<ChainHead>& theirs,
                               const std::function<bool(const Digest&)>& we_hold);
 

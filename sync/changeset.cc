@@ -186,8 +186,11 @@ size_t EncodedFieldBytes(const Value& value, size_t overwrites) {
 }
 
 bool ChangesetVisibleTo(std::string_view node_scope, std::string_view changeset_scope, TableClass cls) {
-  return cls == TableClass::kReference ? ScopeContains(changeset_scope, node_scope)
-                                       : ScopeContains(node_scope, changeset_scope);
+  if (cls == TableClass::kCase) return ScopeContains(node_scope, changeset_scope);
+  // Reference data flows down to the nodes below its scope, through the
+  // nodes above it that relay it (a township relays a notice for one of its
+  // villages); it holds no personal data.
+  return ScopeContains(changeset_scope, node_scope) || ScopeContains(node_scope, changeset_scope);
 }
 
 Result<SignedChangeset> SignChangeset(const ChangesetContent& content, const SigningKey& author_key,

@@ -83,8 +83,11 @@ size_t EncodedRowBytes(const std::string& id);
 size_t EncodedFieldBytes(const Value& value, size_t overwrites);
 constexpr size_t kEncodedDepBytes = 48;  // pointer + 32-byte Data
 
-// The flow rule of DESIGN 3: reference changesets flow down to nodes at or
-// below their scope; case changesets flow up to nodes at or above theirs.
+// The flow rule of DESIGN 3: case changesets (personal data) flow only up, to
+// nodes at or above their scope. Reference changesets flow down to nodes at
+// or below their scope, and are also held by the nodes above them, which
+// relay them down (a township passes on the hub's notice for one village).
+// Sibling branches see neither.
 bool ChangesetVisibleTo(std::string_view node_scope, std::string_view changeset_scope, TableClass cls);
 
 // Serializes `content`, signs its id with `author_key` and returns the

@@ -104,6 +104,9 @@ Result<SyncMsg> ReadMessage(wire::SyncMessage::Reader m, const ProtocolLimits& l
   SyncMsg msg;
   msg.version = m.getProtocolVersion();
   msg.session = m.getSessionId();
+  // Another version's message may hold kinds or fields we do not know: the
+  // caller refuses it by version before looking at the body.
+  if (msg.version != kProtocolVersion) return msg;
   switch (m.which()) {
     case wire::SyncMessage::HELLO: {
       auto h = m.getHello();
@@ -175,6 +178,7 @@ Result<SyncMsg> DecodeMessage(std::string_view bytes, const ProtocolLimits& limi
   options.nestingLimit = limits.nesting_limit;
   try {
     capnp::FlatArrayMessageReader reader(words, options);
+    if (reader.getEnd() != words.end()) return Status::Corruption("message has trailing bytes");
     return ReadMessage(reader.getRoot<wire::SyncMessage>(), limits);
   } catch (const kj::Exception& e) {
     return Status::Corruption(std::string("message is malformed: ") + e.getDescription().cStr());

@@ -38,6 +38,9 @@ namespace aidsync {
 
 class LocalTransaction;
 
+// Where a hub keeps its copy of the county authority key.
+inline std::string AuthorityKeyPath(const std::string& dir) { return dir + "/authority.key"; }
+
 // Who this node is. `enrolled` is false until a certificate is installed.
 struct NodeIdentity {
   PublicKey key;
@@ -127,7 +130,8 @@ class Replica {
  public:
   // Creates a node in `dir` (made with mode 0700; must not already hold a
   // node): a fresh identity key in dir/node.key (0600) and an empty replica.
-  // A hub node also needs `authority_key` so it can enrol itself at once.
+  // A hub node also needs `authority_key`: it enrols itself at once and keeps
+  // a copy in AuthorityKeyPath(dir) (0600) to enrol stations with.
   // AlreadyExists if dir already holds a node; InvalidArgument for a bad
   // name, code or scope; IOError for the file system. Returns the node key.
   static Result<PublicKey> Create(const std::string& dir, const NodeConfig& config, const Env& env,
@@ -281,6 +285,9 @@ class Replica {
   // stations row whose certificate verifies against the authority enters the
   // trust store, so nodes learn each other's keys through the hub.
   Status TrustStationRows(const std::vector<TouchedRow>& touched, ApplyReport* report);
+  // Moves this station's notice counters past any of its own numbers that
+  // arrive from elsewhere.
+  Status AdvanceNoticeCounters(const std::vector<TouchedRow>& touched);
   Status ObserveRemoteClock(const ChangesetContent& content);
   Status Reject(std::string_view envelope, const Digest& id, const std::string& reason,
                 const std::string& detail, ApplyReport* report);

@@ -1,5 +1,7 @@
 // Applying changesets received from other nodes (DESIGN 4, 6): every check a
 // received changeset must pass, and what happens to one that fails.
+#include <cstdlib>
+
 #include "schema/scope.h"
 #include "sync/replica.h"
 
@@ -196,6 +198,7 @@ Status Replica::ApplyOneRemote(std::string_view envelope, ApplyReport* report,
   RETURN_IF_ERROR(ForgetRejection(id));
   RETURN_IF_ERROR(ObserveRemoteClock(content));
   RETURN_IF_ERROR(TrustStationRows(touched, report));
+  RETURN_IF_ERROR(AdvanceNoticeCounters(touched));
   RETURN_IF_ERROR(savepoint->Release());
   auto unhold = db_->Cached("DELETE FROM aidsync_held WHERE hash = ?");
   unhold->BindBlob(1, id.view());
@@ -236,6 +239,32 @@ Status Replica::TrustStationRows(const std::vector<TouchedRow>& touched, ApplyRe
     if (!bytes.ok()) continue;  // not a certificate: nothing to trust
     auto added = AddCertificate(*bytes);
     if (added.ok() && *added) ++report->certificates;
+  }
+  return Status::OK();
+}
+
+Status Replica::AdvanceNoticeCounters(const std::vector<TouchedRow>& touched) {
+  // "(YYYY)法援字第CODE-NNNN号": numbers issued under this station's code,
+  // received back (a restore from an old backup, or a re-enrolled machine),
+  // must never be issued again.
+  const std::string prefix = "法援字第" + identity_.code + "-";
+  for (const auto& row : touched) {
+    if (row.table->name != "cases") continue;
+    auto stmt = db_->Cached("SELECT notice_number FROM cases WHERE id = ?");
+    stmt->BindText(1, row.id);
+    ASSIGN_OR_RETURN(bool found, stmt->Step());
+    if (!found || stmt->IsNull(0)) continue;
+    std::string notice(stmt->ColumnText(0));
+    size_t at = notice.find(prefix);
+    if (notice.size() < 6 || notice[0] != '(' || at != 6) continue;
+    int64_t year = std::atoll(notice.substr(1, 4).c_str());
+    int64_t number = std::atoll(notice.substr(at + prefix.size()).c_str());
+    if (year <= 0 || number <= 0) continue;
+    auto advance = db_->Cached(
+        "INSERT INTO aidsync_notice_counters(year, last) VALUES (?, ?) "
+        "ON CONFLICT(year) DO UPDATE SET last = max(last, excluded.last)");
+    advance->Bind(1, year).Bind(2, number);
+    RETURN_IF_ERROR(advance->Run());
   }
   return Status::OK();
 }

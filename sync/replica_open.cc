@@ -193,6 +193,10 @@ Result<PublicKey> Replica::Create(const std::string& dir, const NodeConfig& conf
     ASSIGN_OR_RETURN(Certificate cert, Certificate::Issue(fields, *authority_key));
     RETURN_IF_ERROR(replica->InstallOwnCertificate(cert.bytes()));
     RETURN_IF_ERROR(replica->RecordStation(cert));
+    // The hub signs enrolments with its own copy of the authority key; it is
+    // in place before node.key, so a hub that exists can always enrol.
+    ::unlink(AuthorityKeyPath(dir).c_str());
+    RETURN_IF_ERROR(authority_key->Save(AuthorityKeyPath(dir)));
   }
   if (::rename(partial_key.c_str(), KeyPath(dir).c_str()) != 0)
     return Status::IOError("cannot create " + KeyPath(dir) + ": " + std::strerror(errno));

@@ -27,6 +27,18 @@ int64_t MissingFrom(const std::vector<ChainHead>& ours, const std::vector<ChainH
   return missing;
 }
 
+// The stored record of the peer holding `cert` (a fresh one if it is new),
+// with its identity refreshed from the certificate.
+PeerRecord PeerFor(Replica& replica, const CertificateFields& cert) {
+  PeerRecord peer;
+  auto known = replica.Peer(cert.node_key.Hex());
+  if (known.ok() && known->has_value()) peer = **known;
+  peer.id = cert.node_key.Hex();
+  peer.name = cert.name;
+  peer.code = cert.code;
+  return peer;
+}
+
 }  // namespace
 
 Status AbsorbBatch(Replica& replica, const std::vector<std::string>& certificates,
@@ -35,7 +47,11 @@ Status AbsorbBatch(Replica& replica, const std::vector<std::string>& certificate
     // A certificate that does not verify is simply not trusted; the
     // changesets it was meant to vouch for are then rejected as unknown_author.
     auto added = replica.AddCertificate(cert);
-    if (added.ok() && *added) ++report->certificates;
+    if (!added.ok()) {
+      RETURN_IF_ERROR(replica.CountRejectedInput("bad_certificate"));
+    } else if (*added) {
+      ++report->certificates;
+    }
   }
   if (changesets.empty()) return Status::OK();
   ASSIGN_OR_RETURN(ApplyReport r, replica.ApplyRemote(changesets));
@@ -90,12 +106,7 @@ SyncClient::SyncClient(Replica& replica, Certificate server, std::string address
       address_(std::move(address)),
       session_id_(session_id),
       options_(options) {
-  const CertificateFields& f = server_.fields();
-  auto known = replica_.Peer(f.node_key.Hex());
-  if (known.ok() && known->has_value()) peer_ = **known;
-  peer_.id = f.node_key.Hex();
-  peer_.name = f.name;
-  peer_.code = f.code;
+  peer_ = PeerFor(replica_, server_.fields());
   peer_.address = address_;
 }
 
@@ -142,11 +153,12 @@ Result<std::optional<std::string>> SyncClient::OnReply(std::string_view reply) {
   if (msg->version != kProtocolVersion)
     return fail(Status::Unavailable(peer_.name + " speaks protocol version " + std::to_string(msg->version) +
                                     ", this node " + std::to_string(kProtocolVersion)));
-  if (msg->session != session_id_) return fail(Status::Corruption("a reply for another session"));
-  peer_.last_seen_ms = Now(replica_);
-  if (auto* refused = std::get_if<RefusedMsg>(&msg->body))
+  // A refusal may come before the server could read our session id (0).
+  if (auto* refused = std::get_if<RefusedMsg>(&msg->body); refused && (msg->session == session_id_ || msg->session == 0))
     return fail(Status::Unavailable(peer_.name + " refused the session: " + refused->reason + " (" +
                                     refused->detail + ")"));
+  if (msg->session != session_id_) return fail(Status::Corruption("a reply for another session"));
+  peer_.last_seen_ms = Now(replica_);
   if (state_ == State::kAwaitWelcome) {
     if (auto* welcome = std::get_if<WelcomeMsg>(&msg->body)) {
       auto next = OnWelcome(*welcome);
@@ -173,7 +185,7 @@ Result<std::optional<std::string>> SyncClient::OnWelcome(const WelcomeMsg& welco
     RETURN_IF_ERROR(Finish(""));
     return std::optional<std::string>();
   }
-  outgoing_ = OutgoingStream(GapsFor(my_heads_, welcome.heads, Holds(replica_)), server_.fields().scope);
+  outgoing_ = OutgoingStream(GapsFor(my_heads_, welcome.heads, Holds(replica_)));
   peer_.pending_out = outgoing_.pending();
   peer_.pending_in = MissingFrom(my_heads_, welcome.heads);
   RETURN_IF_ERROR(replica_.SavePeer(peer_));
@@ -264,12 +276,7 @@ std::string SyncServer::OnHello(const std::string& connection, uint64_t session,
     return Refuse(session, "server_error", "this node cannot read its own store now; try again later");
 
   int64_t now = Now(replica_);
-  PeerRecord peer;
-  auto known = replica_.Peer(f.node_key.Hex());
-  if (known.ok() && known->has_value()) peer = **known;
-  peer.id = f.node_key.Hex();
-  peer.name = f.name;
-  peer.code = f.code;
+  PeerRecord peer = PeerFor(replica_, f);
   peer.last_seen_ms = now;
   peer.clock_offset_ms = hello.wall_ms - now;
   peer.last_error.clear();
@@ -307,7 +314,7 @@ std::string SyncServer::OnPush(const std::string& connection, uint64_t session, 
   const CertificateFields& client = s.client.fields();
   if (!s.have_gaps) {
     if (!push.has_heads) return Refuse(session, "malformed_message", "the first push must carry heads");
-    s.outgoing = OutgoingStream(GapsFor(s.my_heads, push.heads, Holds(replica_)), client.scope);
+    s.outgoing = OutgoingStream(GapsFor(s.my_heads, push.heads, Holds(replica_)));
     s.have_gaps = true;
     auto peer = replica_.Peer(client.node_key.Hex());
     if (peer.ok() && peer->has_value()) {

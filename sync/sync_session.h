@@ -54,8 +54,7 @@ struct SessionStats {
 class OutgoingStream {
  public:
   OutgoingStream() = default;
-  OutgoingStream(std::vector<ChainGap> gaps, std::string peer_scope)
-      : gaps_(std::move(gaps)), peer_scope_(std::move(peer_scope)) {}
+  explicit OutgoingStream(std::vector<ChainGap> gaps) : gaps_(std::move(gaps)) {}
 
   // The next batch (changesets and the certificates of their authors not yet
   // sent in this session). Sets *more if anything remains after it.
@@ -66,7 +65,6 @@ class OutgoingStream {
 
  private:
   std::vector<ChainGap> gaps_;
-  std::string peer_scope_;
   size_t index_ = 0;
   int64_t after_log_id_ = 0;
   std::set<PublicKey> certified_;

@@ -1,5 +1,6 @@
 #include "sync/zmq_transport.h"
 
+#include <atomic>
 #include <vector>
 
 namespace aidsync {
@@ -15,6 +16,31 @@ void Configure(zmq::socket_t& socket, const TransportOptions& options) {
 
 std::string AsString(const zmq::message_t& m) { return std::string(static_cast<const char*>(m.data()), m.size()); }
 
+// Watches a client socket for a dropped connection. A request or reply in
+// flight on a connection that drops is lost, and after the reconnect the
+// server no longer knows the session (it is keyed by connection): waiting for
+// the reply would only wait out the reply timeout. So the session fails at
+// once and the next one resumes from the heads the log now has.
+class DisconnectWatch {
+ public:
+  DisconnectWatch(zmq::context_t& context, zmq::socket_t& socket) : socket_(socket), pair_(context, zmq::socket_type::pair) {
+    static std::atomic<uint64_t> counter{0};
+    std::string address = "inproc://aidsync-disconnect-" + std::to_string(++counter);
+    if (zmq_socket_monitor(socket.handle(), address.c_str(), ZMQ_EVENT_DISCONNECTED) != 0) throw zmq::error_t();
+    pair_.set(zmq::sockopt::linger, 0);
+    pair_.connect(address);
+  }
+  ~DisconnectWatch() { (void)zmq_socket_monitor(socket_.handle(), nullptr, 0); }
+  DisconnectWatch(const DisconnectWatch&) = delete;
+  DisconnectWatch& operator=(const DisconnectWatch&) = delete;
+
+  void* handle() { return pair_.handle(); }
+
+ private:
+  zmq::socket_t& socket_;
+  zmq::socket_t pair_;
+};
+
 }  // namespace
 
 Status RunClientSession(zmq::context_t& context, const std::string& endpoint, SyncClient& client,
@@ -25,6 +51,7 @@ Status RunClientSession(zmq::context_t& context, const std::string& endpoint, Sy
     Configure(socket, options);
     socket.set(zmq::sockopt::reconnect_ivl, 100);
     socket.set(zmq::sockopt::reconnect_ivl_max, 2000);
+    DisconnectWatch watch(context, socket);
     socket.connect(endpoint);
     auto request = client.Start();
     if (!request.ok()) return request.status();
@@ -43,11 +70,16 @@ Status RunClientSession(zmq::context_t& context, const std::string& endpoint, Sy
           return Status::Unavailable(error);
         }
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count();
-        zmq::pollitem_t item{socket.handle(), 0, ZMQ_POLLIN, 0};
-        zmq::poll(&item, 1, std::chrono::milliseconds(std::min<int64_t>(left, options.poll_interval_ms)));
-        if (item.revents & ZMQ_POLLIN) {
+        zmq::pollitem_t items[2] = {{socket.handle(), 0, ZMQ_POLLIN, 0}, {watch.handle(), 0, ZMQ_POLLIN, 0}};
+        zmq::poll(items, 2, std::chrono::milliseconds(std::min<int64_t>(left, options.poll_interval_ms)));
+        if (items[0].revents & ZMQ_POLLIN) {
           (void)socket.recv(reply, zmq::recv_flags::none);
           break;
+        }
+        if (items[1].revents & ZMQ_POLLIN) {
+          std::string error = "the connection to " + endpoint + " was lost (a session resumes where it stopped)";
+          client.RecordFailure(error);
+          return Status::Unavailable(error);
         }
       }
       // Only single-frame replies are protocol messages; drain any extra frames.

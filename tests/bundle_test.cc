@@ -224,7 +224,7 @@ TEST_CASE("bundle: a station restored from an old backup gets its own changesets
 }
 
 TEST_CASE("bundle: a station restored from an old backup does not reissue its notice numbers",
-          "[bundle][notice][!mayfail]") {
+          "[bundle][notice]") {
   Cluster cluster;
   Replica& hub = *cluster.hub().replica;
   Node& st_node = cluster.AddStation(kStationName, "0512", kTownship);

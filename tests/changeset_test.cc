@@ -359,7 +359,9 @@ TEST_CASE("changeset flow rule: reference data flows down, case data flows up", 
   CHECK(ChangesetVisibleTo("430123", "430123", kRef));
   CHECK(ChangesetVisibleTo("430123/05", "430123", kRef));
   CHECK(ChangesetVisibleTo("430123/05/017", "430123", kRef));
-  CHECK_FALSE(ChangesetVisibleTo("430123", "430123/05", kRef));
+  CHECK(ChangesetVisibleTo("430123", "430123/05", kRef));        // held above, to relay it down
+  CHECK(ChangesetVisibleTo("430123/05", "430123/05/017", kRef));  // a township relays its village's notice
+  CHECK_FALSE(ChangesetVisibleTo("430123/06", "430123/05/017", kRef));
   CHECK_FALSE(ChangesetVisibleTo("430123/06", "430123/05", kRef));
   // Case changesets reach nodes at or above their scope.
   CHECK(ChangesetVisibleTo("430123", "430123/05/017", kCase));

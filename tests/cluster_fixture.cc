@@ -330,4 +330,95 @@ Roster MakeRoster(Replica& hub) {
   return r;
 }
 
+std::optional<Certificate> ServerCertificateFor(Replica& client, Replica& server) {
+  auto by_key = client.CertificateByKey(server.identity().key);
+  REQUIRE_OK(by_key);
+  if (by_key->has_value()) return **by_key;
+  if (server.identity().role == Role::kHub) {
+    auto hub = client.HubCertificate();
+    REQUIRE_OK(hub);
+    if (hub->has_value() && (*hub)->fields().node_key == server.identity().key) return **hub;
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+// Changesets carried by one protocol message (0 for an undecodable one).
+int64_t ChangesetsIn(std::string_view bytes, bool* up_to_date = nullptr) {
+  auto msg = DecodeMessage(bytes);
+  if (!msg.ok()) return 0;
+  if (auto* push = std::get_if<PushMsg>(&msg->body)) return static_cast<int64_t>(push->changesets.size());
+  if (auto* batch = std::get_if<BatchMsg>(&msg->body)) return static_cast<int64_t>(batch->changesets.size());
+  if (auto* welcome = std::get_if<WelcomeMsg>(&msg->body); welcome && up_to_date)
+    *up_to_date = welcome->up_to_date;
+  return 0;
+}
+
+std::atomic<uint64_t> next_session_id{1000};
+
+}  // namespace
+
+int64_t ChangesetsInMessage(std::string_view message) { return ChangesetsIn(message); }
+
+SessionRun RunSession(Replica& client_replica, Replica& server_replica, const SessionOptions& options) {
+  SessionRun run;
+  std::optional<Certificate> cert = options.server_certificate;
+  if (!cert) cert = ServerCertificateFor(client_replica, server_replica);
+  if (!cert) {
+    run.status = Status::NotFound("the client knows no certificate of " + server_replica.identity().name);
+    return run;
+  }
+  std::optional<SyncServer> own_server;
+  SyncServer* server = options.server;
+  if (server == nullptr) server = &own_server.emplace(server_replica, options.sync);
+  uint64_t session = options.session_id != 0 ? options.session_id : next_session_id.fetch_add(1);
+  SyncClient client(client_replica, *cert, "inproc", session, options.sync);
+
+  auto first = client.Start();
+  if (!first.ok()) {
+    run.status = first.status();
+    return run;
+  }
+  std::string request = std::move(first).value();
+  int delivered = 0;
+  auto link_up = [&] {
+    if (options.cut_after >= 0 && delivered >= options.cut_after) run.cut = true;
+    return !run.cut;
+  };
+  while (link_up()) {
+    std::string reply = server->Handle(options.connection, request);
+    ++delivered;
+    run.request_bytes += static_cast<int64_t>(request.size());
+    run.changesets_pushed += ChangesetsIn(request);
+    if (options.keep_messages) run.requests.push_back(request);
+    if (!link_up()) break;
+    ++delivered;
+    ++run.round_trips;
+    run.reply_bytes += static_cast<int64_t>(reply.size());
+    run.changesets_returned += ChangesetsIn(reply, &run.up_to_date);
+    if (options.keep_messages) run.replies.push_back(reply);
+    auto next = client.OnReply(reply);
+    if (!next.ok()) {
+      run.status = next.status();
+      break;
+    }
+    if (!next->has_value()) break;
+    request = std::move(**next);
+    if (run.round_trips > 100000) {
+      run.status = Status::Corruption("the session does not end");
+      break;
+    }
+  }
+  run.complete = client.complete();
+  run.client = client.stats();
+  return run;
+}
+
+int64_t RejectedTotal(Replica& replica) {
+  int64_t total = 0;
+  for (const auto& [reason, n] : StatusOf(replica).rejected) total += n;
+  return total;
+}
+
 }  // namespace aidsync::testing

@@ -21,6 +21,7 @@
 #include "sync/changeset.h"
 #include "sync/local_write.h"
 #include "sync/replica.h"
+#include "sync/sync_session.h"
 
 namespace aidsync::testing {
 
@@ -217,5 +218,53 @@ struct Roster {
   std::string senior, junior, intern, assistant, grassroots;
 };
 Roster MakeRoster(Replica& hub);
+
+// ---- sync sessions in process (no sockets) ----
+
+// How RunSession drives a session.
+struct SessionOptions {
+  SyncOptions sync;
+  // Messages (requests and replies) delivered before the link is cut, as if
+  // the cable were pulled; -1 never cuts. 1 delivers only the Hello, 3 the
+  // Hello, Welcome and first Push (the server applied it; its reply is lost).
+  int cut_after = -1;
+  std::string connection = "conn-1";
+  uint64_t session_id = 0;       // 0: a fresh id from a counter
+  SyncServer* server = nullptr;  // null: a SyncServer made for this session
+  // The certificate the client expects the server to answer with; default:
+  // the client's trusted certificate of the server's key, else its hub's.
+  std::optional<Certificate> server_certificate;
+  bool keep_messages = false;    // fill SessionRun::requests / replies
+};
+
+// What happened in one session.
+struct SessionRun {
+  Status status;             // OK, or the client's failure (or a setup failure)
+  bool complete = false;     // the client finished with both sides up to date
+  bool cut = false;          // the link was cut by SessionOptions::cut_after
+  int round_trips = 0;       // replies delivered to the client
+  int64_t request_bytes = 0; // delivered to the server
+  int64_t reply_bytes = 0;   // delivered to the client
+  int64_t wire_bytes() const { return request_bytes + reply_bytes; }
+  int64_t changesets_pushed = 0;    // in requests delivered to the server
+  int64_t changesets_returned = 0;  // in replies delivered to the client
+  bool up_to_date = false;   // the Welcome said the digests agree
+  SessionStats client;       // the client's own counters
+  std::vector<std::string> requests, replies;  // with keep_messages
+};
+
+// Runs a SyncClient on `client` against a SyncServer on `server`, back to
+// back: Start, then each request through SyncServer::Handle and each reply
+// through SyncClient::OnReply until the client is done, fails, or the link
+// is cut.
+SessionRun RunSession(Replica& client, Replica& server, const SessionOptions& options = {});
+// The server's certificate as the client would find it: CertificateByKey,
+// else HubCertificate (nullopt when the client knows neither).
+std::optional<Certificate> ServerCertificateFor(Replica& client, Replica& server);
+// Changesets carried by one protocol message (a Push or a Batch; 0 for any
+// other or an undecodable one).
+int64_t ChangesetsInMessage(std::string_view message);
+// Sum of GetStatus().rejected.
+int64_t RejectedTotal(Replica& replica);
 
 }  // namespace aidsync::testing

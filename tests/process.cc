@@ -1,8 +1,12 @@
 #include "tests/process.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,6 +19,7 @@
 #include <map>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 #include <utility>
 
 extern char** environ;
@@ -312,6 +317,57 @@ unsigned FileMode(const std::string& path) {
 bool Exists(const std::string& path) {
   struct stat st {};
   return ::lstat(path.c_str(), &st) == 0;
+}
+
+pid_t StartBackground(std::vector<std::string> args, const std::string& log_path) {
+  args.insert(args.begin(), AidsyncBinary());
+  FileActions fa;
+  fa.Check(posix_spawn_file_actions_addopen(&fa.actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0),
+           "addopen /dev/null");
+  fa.Check(posix_spawn_file_actions_addopen(&fa.actions, STDOUT_FILENO, log_path.c_str(),
+                                            O_WRONLY | O_CREAT | O_APPEND, 0600),
+           "addopen log");
+  fa.Check(posix_spawn_file_actions_adddup2(&fa.actions, STDOUT_FILENO, STDERR_FILENO), "adddup2 stderr");
+  std::vector<char*> cargv;
+  for (auto& a : args) cargv.push_back(a.data());
+  cargv.push_back(nullptr);
+  pid_t pid = -1;
+  if (int e = ::posix_spawn(&pid, cargv[0], &fa.actions, nullptr, cargv.data(), environ); e != 0)
+    Fail("cannot start " + args[0], e);
+  return pid;
+}
+
+bool Signal(pid_t pid, int sig) { return pid > 0 && ::kill(pid, sig) == 0; }
+
+std::optional<Exit> WaitExit(pid_t pid, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    int status = 0;
+    pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r < 0 && errno != EINTR) Fail("waitpid");
+    if (r == pid) {
+      Exit e;
+      if (WIFEXITED(status)) e.exit_code = WEXITSTATUS(status);
+      if (WIFSIGNALED(status)) e.term_signal = WTERMSIG(status);
+      return e;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+int FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) Fail("socket");
+  FdGuard guard{fd};
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) Fail("bind 127.0.0.1:0");
+  socklen_t len = sizeof addr;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) Fail("getsockname");
+  return ntohs(addr.sin_port);
 }
 
 }  // namespace aidsync::proc

@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
@@ -105,5 +106,32 @@ void WriteFile(const std::string& path, const std::string& bytes);
 // The permission bits of a file (st_mode & 07777).
 unsigned FileMode(const std::string& path);
 bool Exists(const std::string& path);
+
+// ---- Background processes (daemons) ----------------------------------------
+// Unlike Process, these are not reaped by a destructor: the caller ends them
+// with Signal and reaps them with WaitExit. RunLanes reaps with waitpid(-1), so
+// do not mix it with background processes that are still running.
+
+// Starts the aidsync binary with `args` in the background, stdout and stderr
+// appended to `log_path` (created 0600 if missing), stdin /dev/null. Returns
+// the pid. Throws std::runtime_error if it cannot be started.
+pid_t StartBackground(std::vector<std::string> args, const std::string& log_path);
+
+// Sends `sig` to `pid`; false if the process no longer exists.
+bool Signal(pid_t pid, int sig);
+
+// How a reaped background process ended.
+struct Exit {
+  int exit_code = -1;   // or -1 if killed by a signal
+  int term_signal = 0;  // the signal that killed it, or 0
+};
+
+// Waits up to `timeout` for `pid` to end and reaps it, looking every 10 ms.
+// nullopt if it is still running at the deadline.
+std::optional<Exit> WaitExit(pid_t pid, std::chrono::milliseconds timeout);
+
+// A TCP port on 127.0.0.1 that was free a moment ago: binds port 0, reads the
+// port the kernel chose, and closes the socket.
+int FreePort();
 
 }  // namespace aidsync::proc
