@@ -3,6 +3,7 @@
 // message handed over by RunSession (tests/cluster_fixture.h), no sockets.
 // DESIGN 5: what flows where, resumption, the one-round-trip no-op sync,
 // refusals of hostile input, and the peer status each side keeps.
+#include <filesystem>
 #include <map>
 #include <set>
 
@@ -26,6 +27,7 @@ using testing::RejectedTotal;
 using testing::RunSession;
 using testing::SessionOptions;
 using testing::SessionRun;
+using testing::ServerCertificateFor;
 using testing::StatusOf;
 using testing::TextField;
 
@@ -111,6 +113,30 @@ bool Has(Replica& r, const std::string& table, const std::string& id) {
   return row->has_value();
 }
 
+// Opens a copy of a node's data dir as another node: its own clock, the
+// cluster's random source.
+Node OpenCopy(Cluster& cluster, const std::string& dir, int64_t now_ms) {
+  Node node;
+  node.dir = dir;
+  node.clock = std::make_unique<testing::TestClock>(now_ms);
+  node.env.clock = node.clock.get();
+  node.env.random = &cluster.random();
+  auto opened = Replica::Open(dir, node.env);
+  REQUIRE_OK(opened);
+  node.replica = std::move(opened).value();
+  return node;
+}
+
+// Copies a node's data dir while its replica is closed (a backup, or a
+// stolen disk).
+void CopyDataDir(Cluster& cluster, Node& node, const std::string& to) {
+  node.replica.reset();
+  std::filesystem::remove_all(to);
+  std::filesystem::copy(node.dir, to, std::filesystem::copy_options::recursive);
+  std::filesystem::permissions(to, std::filesystem::perms::owner_all, std::filesystem::perm_options::replace);
+  cluster.Reopen(node);
+}
+
 RefusedMsg RefusalIn(const std::string& reply) {
   auto msg = DecodeMessage(reply);
   REQUIRE_OK(msg);
@@ -123,7 +149,7 @@ RefusedMsg RefusalIn(const std::string& reply) {
 
 // ------------------------------------------------------------------ hub and stations
 
-TEST_CASE("sync: a hub and three stations converge; reference rows flow down, case rows up", "[sync]") {
+TEST_CASE("sync: a hub and three stations converge, reference rows flow down, case rows up", "[sync]") {
   Cluster cluster;
   Replica& hub = *cluster.hub().replica;
   MakeRoster(hub);
@@ -389,6 +415,11 @@ TEST_CASE("sync: village to township to hub and back (multi-hop)", "[sync][multi
   // Offline from now on the village reaches only its township.
   MakeRoster(hub);
   std::string notice = Notice(hub, "关于村级服务点值班的通知");
+  // Reference data for this village alone: the township relays it.
+  auto village_notice = PutRow(hub, "notices", std::nullopt,
+                               {{"title", "新村专项通知"}, {"body", "仅限新村"}, {"issued_at", "2024-06-15"}},
+                               "430123/05/017");
+  REQUIRE_OK(village_notice);
   std::vector<std::string> village_rows = {Consult(*village, "土地承包"), Consult(*village, "赡养纠纷")};
   std::string town_row = Consult(*town, "乡镇的咨询");
 
@@ -404,6 +435,8 @@ TEST_CASE("sync: village to township to hub and back (multi-hop)", "[sync][multi
 
   Sync(*village, *town, via_code);
   CHECK(Has(*village, "notices", notice));
+  CHECK(Has(*village, "notices", *village_notice));
+  CHECK(Has(*town, "notices", *village_notice));
   for (const auto& table : ReferenceTables(hub)) CHECK(ListText(*village, table) == ListText(hub, table));
   CHECK_FALSE(Has(*village, "consultations", town_row));
   CHECK(ListText(*village, "consultations") == RowsUnder(hub, "consultations", "430123/05/017"));
@@ -416,9 +449,21 @@ TEST_CASE("sync: village to township to hub and back (multi-hop)", "[sync][multi
   CHECK(AuthoredBy(hub, *village) == 2);
   CHECK(Sync(*village, *town, via_code).round_trips == 1);
   CHECK(Sync(*town, hub).round_trips == 1);
+
+  // A neighbouring village of the same township, synced through it, gets the
+  // township-wide reference rows but neither the other village's notice nor its cases.
+  Node& neighbour = Enrol(cluster, "城关镇旧村服务点", "0518", "430123/05/018");
+  Sync(*town, hub);  // the neighbour's stations row, for the township to know it
+  SessionOptions to_town;
+  to_town.server_certificate = cluster.CertificateOf(town);
+  Sync(*neighbour, *town, to_town);
+  CHECK(Has(*neighbour, "notices", notice));
+  CHECK_FALSE(Has(*neighbour, "notices", *village_notice));
+  for (const auto& id : village_rows) CHECK_FALSE(Has(*neighbour, "consultations", id));
+  CHECK(RejectedTotal(*neighbour) == 0);
 }
 
-TEST_CASE("sync: station to station, same township both ways; other townships get nothing", "[sync][p2p]") {
+TEST_CASE("sync: station to station, same township both ways, other townships get nothing", "[sync][p2p]") {
   Cluster cluster;
   Replica& hub = *cluster.hub().replica;
   MakeRoster(hub);
@@ -491,6 +536,132 @@ TEST_CASE("sync: station to station, same township both ways; other townships ge
     CHECK(std::get<BatchMsg>(batch->body).changesets.empty());  // c holds nothing a may see that a lacks
     CHECK_FALSE(Has(*c, "consultations", a_row));
     CHECK(StatusOf(*c).rejected["not_for_this_node"] == 1);
+  }
+}
+
+// ------------------------------------------------------------------ more topologies and histories
+
+TEST_CASE("sync: two sessions interleaved on one server, same session id on two connections",
+          "[sync][concurrent]") {
+  Cluster cluster;
+  Replica& hub = *cluster.hub().replica;
+  MakeRoster(hub);
+  Node& a = Enrol(cluster, "城关镇工作站", "0512", "430123/05");
+  Node& b = Enrol(cluster, "城关镇第二工作站", "0514", "430123/05");
+  for (int i = 0; i < 20; ++i) {
+    Consult(*a, "甲站 " + std::to_string(i));
+    Consult(*b, "乙站 " + std::to_string(i));
+  }
+  SyncOptions small;
+  small.batch_bytes = 512;  // one changeset a batch: many round trips each
+  SyncServer server(hub, small);
+  auto hub_cert = ServerCertificateFor(*a, hub);
+  REQUIRE(hub_cert.has_value());
+  SyncClient ca(*a, *hub_cert, "inproc", 1, small);
+  SyncClient cb(*b, *hub_cert, "inproc", 1, small);
+  auto ra = ca.Start();
+  auto rb = cb.Start();
+  REQUIRE_OK(ra);
+  REQUIRE_OK(rb);
+  std::optional<std::string> next_a = *ra, next_b = *rb;
+  int steps = 0;
+  while ((next_a || next_b) && ++steps < 1000) {
+    if (next_a) {
+      auto r = ca.OnReply(server.Handle("conn-a", *next_a));
+      REQUIRE_OK(r);
+      next_a = *r;
+    }
+    if (next_b) {
+      auto r = cb.OnReply(server.Handle("conn-b", *next_b));
+      REQUIRE_OK(r);
+      next_b = *r;
+    }
+    if (steps == 3) CHECK(server.open_sessions() == 2);
+  }
+  CHECK(ca.complete());
+  CHECK(cb.complete());
+  CHECK(ca.stats().changesets_sent == 20);
+  CHECK(cb.stats().changesets_sent == 20);
+  CHECK(server.open_sessions() == 0);
+  CHECK(ListText(hub, "consultations").size() == 40);
+  // Each got the other's rows only if the hub had them when its session began.
+  Sync(*a, hub);
+  Sync(*b, hub);
+  CHECK(Dump(*a) == Dump(hub));
+  CHECK(Dump(*b) == Dump(hub));
+}
+
+TEST_CASE("sync: a station restored from an old backup gets its own later changesets back", "[sync][resume]") {
+  Cluster cluster;
+  Replica& hub = *cluster.hub().replica;
+  Node& st = Enrol(cluster, "城关镇工作站", "0512", "430123/05");
+  std::string r1 = Consult(*st, "第一条");
+  Sync(*st, hub);
+  const std::string backup = cluster.root() + "/backup";
+  CopyDataDir(cluster, st, backup);
+  std::string r2 = Consult(*st, "第二条");
+  std::string r3 = Consult(*st, "第三条");
+  Sync(*st, hub);
+
+  // The disk dies; the backup is restored.
+  st.replica.reset();
+  std::filesystem::remove_all(st.dir);
+  std::filesystem::copy(backup, st.dir, std::filesystem::copy_options::recursive);
+  std::filesystem::permissions(st.dir, std::filesystem::perms::owner_all, std::filesystem::perm_options::replace);
+  cluster.Reopen(st);
+  REQUIRE_FALSE(Has(*st, "consultations", r2));
+
+  SessionRun run = Sync(*st, hub);
+  CHECK(run.changesets_returned == 2);  // after the station's seq, not its whole chain
+  CHECK(run.changesets_pushed == 0);
+  CHECK(Has(*st, "consultations", r2));
+  CHECK(Has(*st, "consultations", r3));
+  // Writing again continues the chain: no fork anywhere.
+  Consult(*st, "第四条");
+  CHECK(Sync(*st, hub).changesets_pushed == 1);
+  CHECK(StatusOf(hub).forks.empty());
+  CHECK(StatusOf(*st).forks.empty());
+  CHECK(Dump(*st) == Dump(hub));
+}
+
+TEST_CASE("sync: a forked chain (a copied data dir) reaches every node whole, with the fork alarm",
+          "[sync][fork]") {
+  Cluster cluster;
+  Replica& hub = *cluster.hub().replica;
+  Node& st = Enrol(cluster, "城关镇工作站", "0512", "430123/05");
+  Node& sibling = Enrol(cluster, "城关镇第二工作站", "0514", "430123/05");
+  Consult(*st, "共同的第一条");
+  Sync(*st, hub);
+  const std::string copy_dir = cluster.root() + "/stolen";
+  CopyDataDir(cluster, st, copy_dir);
+  Node copy = OpenCopy(cluster, copy_dir, st.clock->NowMillis());
+
+  // Both machines write with the one key: two branches after seq 1.
+  std::string genuine_a = Consult(*st, "真机 一");
+  std::string genuine_b = Consult(*st, "真机 二");
+  std::string stolen = Consult(*copy, "复制机");
+
+  std::vector<Node*> nodes = {&st, &copy, &sibling};
+  int rounds = 0;
+  bool quiet = false;
+  while (!quiet && rounds < 6) {
+    ++rounds;
+    quiet = true;
+    for (Node* n : nodes) {
+      SessionRun run = Sync(**n, hub);
+      if (run.round_trips > 1) quiet = false;
+    }
+  }
+  REQUIRE(quiet);
+  CHECK(rounds <= 4);
+  for (Replica* r : {&hub, &*st, &*copy, &*sibling}) {
+    INFO(r->identity().name << " " << r->dir());
+    for (const auto& id : {genuine_a, genuine_b, stolen}) CHECK(Has(*r, "consultations", id));
+    auto status = StatusOf(*r);
+    CHECK(status.forks.size() == 1);
+    CHECK(testing::Mentions(status.alerts, "fork"));
+    CHECK(status.held_changesets == 0);
+    CHECK(Dump(*r) == Dump(hub));
   }
 }
 
