@@ -1,6 +1,7 @@
 #include "sync/zmq_transport.h"
 
 #include <atomic>
+#include <cstring>
 #include <vector>
 
 namespace aidsync {
@@ -16,19 +17,37 @@ void Configure(zmq::socket_t& socket, const TransportOptions& options) {
 
 std::string AsString(const zmq::message_t& m) { return std::string(static_cast<const char*>(m.data()), m.size()); }
 
-// Watches a client socket for a dropped connection. A request or reply in
-// flight on a connection that drops is lost, and after the reconnect the
-// server no longer knows the session (it is keyed by connection): waiting for
-// the reply would only wait out the reply timeout. So the session fails at
-// once and the next one resumes from the heads the log now has.
+// Watches a client socket's connection. A request or reply in flight on a
+// connection that drops is lost, and after the reconnect the server no longer
+// knows the session (it is keyed by connection): waiting for the reply would
+// only wait out the reply timeout. So the session fails at once and the next
+// one resumes from the heads the log now has. Likewise a peer that cannot be
+// connected to at all fails the session after the connect timeout, so the
+// daemon backs off instead of waiting out a long reply timeout.
 class DisconnectWatch {
  public:
+  enum class Event { kNone, kConnected, kDisconnected };
+
   DisconnectWatch(zmq::context_t& context, zmq::socket_t& socket) : socket_(socket), pair_(context, zmq::socket_type::pair) {
     static std::atomic<uint64_t> counter{0};
     std::string address = "inproc://aidsync-disconnect-" + std::to_string(++counter);
-    if (zmq_socket_monitor(socket.handle(), address.c_str(), ZMQ_EVENT_DISCONNECTED) != 0) throw zmq::error_t();
+    if (zmq_socket_monitor(socket.handle(), address.c_str(), ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED) != 0)
+      throw zmq::error_t();
     pair_.set(zmq::sockopt::linger, 0);
     pair_.connect(address);
+  }
+
+  // Reads one monitor event (two frames: 16-bit event id and 32-bit value, then the address).
+  Event Read() {
+    zmq::message_t event, address;
+    if (!pair_.recv(event, zmq::recv_flags::dontwait)) return Event::kNone;
+    if (event.more()) (void)pair_.recv(address, zmq::recv_flags::dontwait);
+    if (event.size() < 2) return Event::kNone;
+    uint16_t id;
+    std::memcpy(&id, event.data(), sizeof id);
+    if (id == ZMQ_EVENT_CONNECTED) return Event::kConnected;
+    if (id == ZMQ_EVENT_DISCONNECTED) return Event::kDisconnected;
+    return Event::kNone;
   }
   ~DisconnectWatch() { (void)zmq_socket_monitor(socket_.handle(), nullptr, 0); }
   DisconnectWatch(const DisconnectWatch&) = delete;
@@ -53,6 +72,8 @@ Status RunClientSession(zmq::context_t& context, const std::string& endpoint, Sy
     socket.set(zmq::sockopt::reconnect_ivl_max, 2000);
     DisconnectWatch watch(context, socket);
     socket.connect(endpoint);
+    const auto connect_deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(options.connect_timeout_ms);
+    bool connected = false;
     auto request = client.Start();
     if (!request.ok()) return request.status();
     std::string pending = std::move(request).value();
@@ -77,7 +98,16 @@ Status RunClientSession(zmq::context_t& context, const std::string& endpoint, Sy
           break;
         }
         if (items[1].revents & ZMQ_POLLIN) {
-          std::string error = "the connection to " + endpoint + " was lost (a session resumes where it stopped)";
+          DisconnectWatch::Event event = watch.Read();
+          if (event == DisconnectWatch::Event::kConnected) connected = true;
+          if (event == DisconnectWatch::Event::kDisconnected) {
+            std::string error = "the connection to " + endpoint + " was lost (a session resumes where it stopped)";
+            client.RecordFailure(error);
+            return Status::Unavailable(error);
+          }
+        }
+        if (!connected && std::chrono::steady_clock::now() >= connect_deadline) {
+          std::string error = "could not connect to " + endpoint + " (unreachable?)";
           client.RecordFailure(error);
           return Status::Unavailable(error);
         }

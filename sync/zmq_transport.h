@@ -24,6 +24,7 @@ struct TransportOptions {
   int heartbeat_interval_ms = 2000;   // ZMTP PING this often ...
   int heartbeat_timeout_ms = 10000;   // ... and drop the link when no traffic for this long
   int poll_interval_ms = 100;         // how often loops look at `stop`
+  int connect_timeout_ms = 10000;     // a peer not connected to by then has failed the session
 };
 
 // Runs one SyncClient session against `endpoint` (tcp://HOST:PORT) until it
