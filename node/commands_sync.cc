@@ -87,7 +87,8 @@ void RegisterSyncCommands(CLI::App& app, Context& ctx) {
     auto [cmd, a] = AddCommand<SyncArgs>(app, ctx, "sync", "one sync session with a peer now", RunSync);
     cmd->add_option("--peer", a->peer, "tcp://HOST:PORT (the hub) or CODE@tcp://HOST:PORT")->required();
     cmd->add_option("--timeout", a->timeout_s,
-                    "give up when the peer has not answered for this many seconds (default 30)");
+                    "give up when the peer has not answered a request for this many seconds (default 30); "
+                    "a peer that cannot be connected to at all fails after at most 10 s");
   }
   {
     auto [cmd, a] = AddCommand<ServeArgs>(app, ctx, "serve", "keep this node in sync: listen and/or call peers",

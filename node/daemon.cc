@@ -117,6 +117,7 @@ void PeerLoop(const DaemonConfig& config, const PeerSpec& peer, zmq::context_t& 
     if (!cert.ok()) {
       Log("sync " + peer.text + ": " + cert.status().message());
       due = Clock::now() + std::chrono::milliseconds(config.max_backoff_ms);
+      backing_off = true;
       continue;
     }
     uint64_t session_id = jitter();

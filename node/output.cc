@@ -1,5 +1,11 @@
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <iostream>
 
 #include "base/durable_file.h"
@@ -56,12 +62,6 @@ bool StderrIsTerminal() { return ::isatty(STDERR_FILENO) == 1; }
 
 }  // namespace aidsync::cli
 
-#include <fcntl.h>
-
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-
 namespace aidsync::cli {
 
 Result<std::string> ReadSmallFile(const std::string& path, size_t max_bytes) {
@@ -80,9 +80,11 @@ Result<std::string> ReadSmallFile(const std::string& path, size_t max_bytes) {
 }
 
 Status WriteFileAtomically(const std::string& path, std::string_view bytes) {
-  std::string tmp = path + ".partial";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  // A fresh temporary name: nothing that already exists is touched.
+  std::string tmp = path + ".XXXXXX";
+  int fd = ::mkstemp(tmp.data());
   if (fd < 0) return Status::IOError("cannot create " + path + ": " + std::strerror(errno));
+  ::fchmod(fd, 0644);
   bool ok = ::write(fd, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size()) && ::fsync(fd) == 0;
   int err = errno;
   ::close(fd);

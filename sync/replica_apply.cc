@@ -254,11 +254,23 @@ Status Replica::AdvanceNoticeCounters(const std::vector<TouchedRow>& touched) {
     stmt->BindText(1, row.id);
     ASSIGN_OR_RETURN(bool found, stmt->Step());
     if (!found || stmt->IsNull(0)) continue;
+    // Exactly "(" 4 digits ")" prefix digits "号", the form NextNoticeNumber
+    // issues; anything else is not one of ours. The bound keeps a hostile
+    // row from pushing the counter toward overflow.
     std::string notice(stmt->ColumnText(0));
-    size_t at = notice.find(prefix);
-    if (notice.size() < 6 || notice[0] != '(' || at != 6) continue;
-    int64_t year = std::atoll(notice.substr(1, 4).c_str());
-    int64_t number = std::atoll(notice.substr(at + prefix.size()).c_str());
+    const std::string suffix = "号";
+    if (notice.size() <= 6 + prefix.size() + suffix.size() || notice[0] != '(' || notice[5] != ')' ||
+        notice.compare(6, prefix.size(), prefix) != 0 ||
+        notice.compare(notice.size() - suffix.size(), suffix.size(), suffix) != 0)
+      continue;
+    std::string year_text = notice.substr(1, 4);
+    std::string number_text = notice.substr(6 + prefix.size(), notice.size() - 6 - prefix.size() - suffix.size());
+    auto all_digits = [](const std::string& t) {
+      return !t.empty() && t.size() <= 6 && t.find_first_not_of("0123456789") == std::string::npos;
+    };
+    if (!all_digits(year_text) || !all_digits(number_text)) continue;
+    int64_t year = std::atoll(year_text.c_str());
+    int64_t number = std::atoll(number_text.c_str());
     if (year <= 0 || number <= 0) continue;
     auto advance = db_->Cached(
         "INSERT INTO aidsync_notice_counters(year, last) VALUES (?, ?) "

@@ -195,8 +195,16 @@ Result<PublicKey> Replica::Create(const std::string& dir, const NodeConfig& conf
     RETURN_IF_ERROR(replica->RecordStation(cert));
     // The hub signs enrolments with its own copy of the authority key; it is
     // in place before node.key, so a hub that exists can always enrol.
-    ::unlink(AuthorityKeyPath(dir).c_str());
-    RETURN_IF_ERROR(authority_key->Save(AuthorityKeyPath(dir)));
+    // A key already there (the user's own file, or a leftover of an
+    // interrupted init) is never deleted: kept if it is this authority's,
+    // refused otherwise.
+    if (Exists(AuthorityKeyPath(dir))) {
+      ASSIGN_OR_RETURN(SigningKey existing, SigningKey::Load(AuthorityKeyPath(dir)));
+      if (!(existing.public_key() == authority_key->public_key()))
+        return Status::AlreadyExists(AuthorityKeyPath(dir) + " holds another authority's key; move it away first");
+    } else {
+      RETURN_IF_ERROR(authority_key->Save(AuthorityKeyPath(dir)));
+    }
   }
   if (::rename(partial_key.c_str(), KeyPath(dir).c_str()) != 0)
     return Status::IOError("cannot create " + KeyPath(dir) + ": " + std::strerror(errno));

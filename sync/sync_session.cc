@@ -48,6 +48,9 @@ Status AbsorbBatch(Replica& replica, const std::vector<std::string>& certificate
     // changesets it was meant to vouch for are then rejected as unknown_author.
     auto added = replica.AddCertificate(cert);
     if (!added.ok()) {
+      // Our own store failing is not the sender's fault.
+      if (added.status().code() == Status::Code::kIOError || added.status().code() == Status::Code::kBusy)
+        return added.status();
       RETURN_IF_ERROR(replica.CountRejectedInput("bad_certificate"));
     } else if (*added) {
       ++report->certificates;
@@ -107,6 +110,7 @@ SyncClient::SyncClient(Replica& replica, Certificate server, std::string address
       session_id_(session_id),
       options_(options) {
   peer_ = PeerFor(replica_, server_.fields());
+  known_address_ = peer_.address.empty() ? address_ : peer_.address;
   peer_.address = address_;
 }
 
@@ -130,6 +134,9 @@ Result<std::string> SyncClient::Start() {
 Status SyncClient::Finish(const std::string& error) {
   state_ = State::kDone;
   peer_.last_error = error;
+  // The address is recorded once a session there succeeded: a mistyped
+  // endpoint must not replace the one that works.
+  if (!error.empty()) peer_.address = known_address_;
   if (error.empty()) {
     complete_ = true;
     peer_.last_sync_ms = Now(replica_);

@@ -103,6 +103,7 @@ class SyncClient {
   Replica& replica_;
   Certificate server_;
   std::string address_;
+  std::string known_address_;  // the address stored before this session
   uint64_t session_id_;
   SyncOptions options_;
   SessionStats stats_;

@@ -6,9 +6,7 @@
 #include <sys/stat.h>
 
 #include <catch2/catch.hpp>
-#include <cstdio>
 #include <filesystem>
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -19,12 +17,15 @@ namespace aidsync {
 namespace {
 
 using testing::Cluster;
+using testing::CopyDataDir;
 using testing::Exchange;
 using testing::ListText;
 using testing::MakeRoster;
 using testing::Node;
+using testing::OpenCopy;
 using testing::OwnEnvelopes;
 using testing::PutRow;
+using testing::ReadFile;
 using testing::Roster;
 using testing::Snapshot;
 using testing::StatusOf;
@@ -32,51 +33,12 @@ using testing::TextField;
 using testing::TotalChangesets;
 using testing::kStationName;
 using testing::kTownship;
-
-std::string ReadAll(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  REQUIRE(f != nullptr);
-  std::string out;
-  char buf[1 << 14];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  std::fclose(f);
-  return out;
-}
-
-void WriteAll(const std::string& path, const std::string& bytes) {
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  REQUIRE(f != nullptr);
-  REQUIRE(std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size());
-  REQUIRE(std::fclose(f) == 0);
-}
+using testing::WriteFile;
 
 bool KnowsCode(Replica& r, const std::string& code) {
   auto cert = r.CertificateByCode(code);
   REQUIRE_OK(cert);
   return cert->has_value();
-}
-
-// Opens the node whose data dir is `dir` (a copy of another node's), with
-// its own clock and the cluster's random source.
-Node OpenCopy(Cluster& cluster, const std::string& dir) {
-  Node node;
-  node.dir = dir;
-  node.clock = std::make_unique<testing::TestClock>();
-  node.env.clock = node.clock.get();
-  node.env.random = &cluster.random();
-  auto opened = Replica::Open(dir, node.env);
-  REQUIRE_OK(opened);
-  node.replica = std::move(opened).value();
-  return node;
-}
-
-// Copies a node's data dir while its replica is closed (an old backup).
-void Backup(Cluster& cluster, Node& node, const std::string& to) {
-  node.replica.reset();
-  std::filesystem::copy(node.dir, to, std::filesystem::copy_options::recursive);
-  std::filesystem::permissions(to, std::filesystem::perms::owner_all, std::filesystem::perm_options::replace);
-  cluster.Reopen(node);
 }
 
 }  // namespace
@@ -146,7 +108,7 @@ TEST_CASE("bundle: a truncated bundle applies nothing", "[bundle]") {
   auto created = CreateBundle(hub, "0512", path);
   REQUIRE_OK(created);
   REQUIRE(created->changesets >= 15);
-  const std::string bytes = ReadAll(path);
+  const std::string bytes = ReadFile(path);
 
   const int64_t total = TotalChangesets(st);
   const std::string before = Snapshot(st);
@@ -158,7 +120,7 @@ TEST_CASE("bundle: a truncated bundle applies nothing", "[bundle]") {
   for (size_t cut : {size_t{0}, size_t{1}, size_t{40}, n / 5, n / 3, n / 2, 2 * n / 3, n - 40, n - 17, n - 1}) {
     INFO("cut at " << cut << " of " << n << " bytes");
     const std::string damaged = cluster.root() + "/cut-" + std::to_string(cut) + ".bundle";
-    WriteAll(damaged, bytes.substr(0, cut));
+    WriteFile(damaged, bytes.substr(0, cut));
     auto result = ApplyBundle(st, damaged, options);
     REQUIRE_FALSE(result.ok());
     CHECK(result.status().code() == Status::Code::kCorruption);
@@ -180,7 +142,7 @@ TEST_CASE("bundle: a station restored from an old backup gets its own changesets
   Replica& hub = *cluster.hub().replica;
   Node& st_node = cluster.AddStation(kStationName, "0512", kTownship);
   const std::string backup = cluster.root() + "/backup-0512";
-  Backup(cluster, st_node, backup);  // taken before the station wrote anything
+  CopyDataDir(cluster, st_node, backup);  // taken before the station wrote anything
   Replica& st = *st_node.replica;
 
   auto a = PutRow(st, "consultations", std::nullopt, {{"topic", "备份之后"}});
@@ -229,7 +191,7 @@ TEST_CASE("bundle: a station restored from an old backup does not reissue its no
   Replica& hub = *cluster.hub().replica;
   Node& st_node = cluster.AddStation(kStationName, "0512", kTownship);
   const std::string backup = cluster.root() + "/backup-0512";
-  Backup(cluster, st_node, backup);
+  CopyDataDir(cluster, st_node, backup);
   Replica& st = *st_node.replica;
   auto first = PutRow(st, "cases", std::nullopt, {{"category", "civil"}});
   REQUIRE_OK(first);

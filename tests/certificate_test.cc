@@ -6,28 +6,12 @@
 
 #include "base/env.h"
 #include "crypto/keys.h"
+#include "tests/test_support.h"
 
 namespace aidsync {
 namespace {
 
-// A reproducible RandomSource (splitmix64), so keys are the same on every run.
-class SeededRandom final : public RandomSource {
- public:
-  explicit SeededRandom(uint64_t seed) : state_(seed) {}
-  void Fill(void* buf, size_t len) override {
-    auto* out = static_cast<uint8_t*>(buf);
-    for (size_t i = 0; i < len; ++i) out[i] = static_cast<uint8_t>(Next());
-  }
-
- private:
-  uint64_t Next() {
-    uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  uint64_t state_;
-};
+using testing::SeededRandom;
 
 CertificateFields StationFields(const PublicKey& node_key) {
   CertificateFields fields;

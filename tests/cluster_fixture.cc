@@ -1,43 +1,10 @@
 #include "tests/cluster_fixture.h"
 
-#include <stdlib.h>
-
-#include <cstring>
 #include <filesystem>
+#include <memory>
 #include <sstream>
 
 namespace aidsync::testing {
-
-TempDir::TempDir() {
-  char tmpl[] = "/tmp/aidsync-test-XXXXXX";
-  char* made = ::mkdtemp(tmpl);
-  REQUIRE(made != nullptr);
-  path_ = made;
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
-
-uint64_t SeededRandom::Next() {
-  std::lock_guard<std::mutex> lock(mu_);
-  uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-void SeededRandom::Fill(void* buf, size_t len) {
-  auto* out = static_cast<uint8_t*>(buf);
-  while (len > 0) {
-    uint64_t word = Next();
-    size_t n = len < sizeof word ? len : sizeof word;
-    std::memcpy(out, &word, n);
-    out += n;
-    len -= n;
-  }
-}
 
 Cluster::Cluster(uint64_t seed, int64_t start_ms)
     : random_(seed), authority_(SigningKey::Generate(random_)), start_ms_(start_ms) {
@@ -116,6 +83,26 @@ void Cluster::Reopen(Node& node) {
   auto opened = Replica::Open(node.dir, node.env);
   REQUIRE_OK(opened);
   node.replica = std::move(opened).value();
+}
+
+void CopyDataDir(Cluster& cluster, Node& node, const std::string& to) {
+  node.replica.reset();
+  std::filesystem::remove_all(to);
+  std::filesystem::copy(node.dir, to, std::filesystem::copy_options::recursive);
+  std::filesystem::permissions(to, std::filesystem::perms::owner_all, std::filesystem::perm_options::replace);
+  cluster.Reopen(node);
+}
+
+Node OpenCopy(Cluster& cluster, const std::string& dir, int64_t now_ms) {
+  Node node;
+  node.dir = dir;
+  node.clock = std::make_unique<TestClock>(now_ms);
+  node.env.clock = node.clock.get();
+  node.env.random = &cluster.random();
+  auto opened = Replica::Open(dir, node.env);
+  REQUIRE_OK(opened);
+  node.replica = std::move(opened).value();
+  return node;
 }
 
 Result<ApplyReport> Exchange(Replica& from, Replica& to) {

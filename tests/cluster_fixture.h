@@ -1,6 +1,7 @@
-// Test helpers for the replica core: a temp dir, a settable clock, a seeded
-// random source, and a small cluster (a hub and enrolled stations) whose nodes
-// exchange changesets in process, the way a sync session or a bundle would.
+// Test helpers for the replica core: a settable clock and a small cluster (a
+// hub and enrolled stations) whose nodes exchange changesets in process, the
+// way a sync session or a bundle would. TempDir and SeededRandom are in
+// tests/test_support.h.
 #pragma once
 
 #include <catch2/catch.hpp>
@@ -8,7 +9,6 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -22,6 +22,7 @@
 #include "sync/local_write.h"
 #include "sync/replica.h"
 #include "sync/sync_session.h"
+#include "tests/test_support.h"
 
 namespace aidsync::testing {
 
@@ -53,19 +54,6 @@ Status::Code CodeOf(const Result<T>& r) {
   return r.status().code();
 }
 
-// A directory made with mkdtemp under /tmp, removed with its content on destruction.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
 // 2024-06-15 12:00:00 UTC: mid-year in every time zone.
 constexpr int64_t kDefaultStartMs = 1718452800000;
 
@@ -79,21 +67,6 @@ class TestClock final : public Clock {
 
  private:
   std::atomic<int64_t> now_;
-};
-
-// Deterministic random bytes (splitmix64). Thread-safe.
-class SeededRandom final : public RandomSource {
- public:
-  explicit SeededRandom(uint64_t seed) : state_(seed) {}
-  void Fill(void* buf, size_t len) override;
-  uint64_t Next();
-  // Uniform in [0, n).
-  uint64_t Uniform(uint64_t n) { return n == 0 ? 0 : Next() % n; }
-  bool Chance(double p) { return static_cast<double>(Next() >> 11) / 9007199254740992.0 < p; }
-
- private:
-  std::mutex mu_;
-  uint64_t state_;
 };
 
 // One node of a cluster: its data dir, its own wall clock and its replica.
@@ -144,6 +117,13 @@ class Cluster {
   std::vector<std::unique_ptr<Node>> nodes_;
   std::vector<std::pair<const Node*, Certificate>> certs_;
 };
+
+// Copies a node's data dir to `to` (replacing what is there) while its replica
+// is closed, as a backup or a stolen disk would, then reopens the node.
+void CopyDataDir(Cluster& cluster, Node& node, const std::string& to);
+// Opens a copy of a node's data dir as another node: its own clock at
+// `now_ms`, the cluster's random source.
+Node OpenCopy(Cluster& cluster, const std::string& dir, int64_t now_ms = kDefaultStartMs);
 
 // What `to` may receive from `from`: first `from`'s certificates, then every
 // changeset `from` holds that `to`'s scope may see, in `from`'s log order,

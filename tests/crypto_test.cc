@@ -1,66 +1,27 @@
 // Tests for crypto/keys.h: digests, signatures, hex, key files.
 #include <sodium.h>
-#include <stdlib.h>
 #include <sys/stat.h>
 
 #include <array>
 #include <catch2/catch.hpp>
 #include <cctype>
-#include <filesystem>
-#include <fstream>
 #include <string>
 
 #include "base/env.h"
 #include "crypto/keys.h"
+#include "tests/test_support.h"
 
 namespace aidsync {
 namespace {
 
-// A reproducible RandomSource (splitmix64), so keys are the same on every run.
-class SeededRandom final : public RandomSource {
- public:
-  explicit SeededRandom(uint64_t seed) : state_(seed) {}
-  void Fill(void* buf, size_t len) override {
-    auto* out = static_cast<uint8_t*>(buf);
-    for (size_t i = 0; i < len; ++i) out[i] = static_cast<uint8_t>(Next());
-  }
+using testing::ReadFile;
+using testing::SeededRandom;
+using testing::TempDir;
 
- private:
-  uint64_t Next() {
-    uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  uint64_t state_;
-};
-
-// A fresh directory under /tmp, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/aidsync-crypto-test-XXXXXX";
-    REQUIRE(mkdtemp(tmpl) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
-
+// Writes `content` to `path` and gives the file `mode`.
 void WriteFile(const std::string& path, const std::string& content, mode_t mode) {
-  {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out << content;
-  }
+  testing::WriteFile(path, content);
   REQUIRE(chmod(path.c_str(), mode) == 0);
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 }  // namespace

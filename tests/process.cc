@@ -14,8 +14,6 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <sstream>
 #include <stdexcept>
@@ -279,33 +277,6 @@ std::vector<std::vector<Result>> RunLanes(const std::vector<std::vector<std::vec
     start_next(lane);
   }
   return results;
-}
-
-TempDir::TempDir() {
-  char tmpl[] = "/tmp/aidsync-cli-test.XXXXXX";
-  if (::mkdtemp(tmpl) == nullptr) Fail("mkdtemp");
-  path_ = tmpl;
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) Fail("cannot open " + path);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-void WriteFile(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) Fail("cannot create " + path);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  out.close();
-  if (!out) Fail("cannot write " + path);
 }
 
 unsigned FileMode(const std::string& path) {

@@ -1,6 +1,6 @@
 // Test helpers for process-level tests: run the real `aidsync` binary (or any
 // program) without a shell, capturing stdout, stderr and the exit status; run
-// several command sequences concurrently; and a temporary directory.
+// several command sequences concurrently; background processes and free ports.
 #pragma once
 
 #include <sys/types.h>
@@ -9,6 +9,8 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "tests/test_support.h"
 
 namespace aidsync::proc {
 
@@ -83,27 +85,13 @@ Result Aidsync(std::vector<std::string> args, const Options& options = {});
 // It reaps with waitpid(-1): start no other child that is still running.
 std::vector<std::vector<Result>> RunLanes(const std::vector<std::vector<std::vector<std::string>>>& lanes);
 
-// A directory made with mkdtemp under /tmp, removed with its content on
-// destruction.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
+// The temporary directory and whole-file helpers of tests/test_support.h.
+using ::aidsync::testing::ReadFile;
+using ::aidsync::testing::TempDir;
+using ::aidsync::testing::WriteFile;
 
-  const std::string& path() const { return path_; }
-  // path() + "/" + name
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
-
-// Small file helpers; they throw std::runtime_error on failure.
-std::string ReadFile(const std::string& path);
-void WriteFile(const std::string& path, const std::string& bytes);
-// The permission bits of a file (st_mode & 07777).
+// The permission bits of a file (st_mode & 07777); throws std::runtime_error
+// if it cannot stat the file.
 unsigned FileMode(const std::string& path);
 bool Exists(const std::string& path);
 

@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <catch2/catch.hpp>
 #include <string>
 #include <thread>
@@ -40,6 +39,7 @@ using testing::Snapshot;
 using testing::StatusOf;
 using testing::TextField;
 using testing::TotalChangesets;
+using testing::WriteFile;
 using testing::kStationName;
 using testing::kTownship;
 
@@ -534,13 +534,6 @@ NodeConfig StationConfig(const PublicKey& authority) {
   config.role = Role::kStation;
   config.authority = authority;
   return config;
-}
-
-void WriteFile(const std::string& path, const std::string& bytes) {
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  REQUIRE(f != nullptr);
-  REQUIRE(std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size());
-  REQUIRE(std::fclose(f) == 0);
 }
 
 }  // namespace

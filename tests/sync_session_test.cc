@@ -16,12 +16,14 @@ namespace aidsync {
 namespace {
 
 using testing::Cluster;
+using testing::CopyDataDir;
 using testing::Dump;
 using testing::DumpConflicts;
 using testing::DumpTables;
 using testing::ListText;
 using testing::MakeRoster;
 using testing::Node;
+using testing::OpenCopy;
 using testing::PutRow;
 using testing::RejectedTotal;
 using testing::RunSession;
@@ -111,30 +113,6 @@ bool Has(Replica& r, const std::string& table, const std::string& id) {
   auto row = r.Get(table, id);
   REQUIRE_OK(row);
   return row->has_value();
-}
-
-// Opens a copy of a node's data dir as another node: its own clock, the
-// cluster's random source.
-Node OpenCopy(Cluster& cluster, const std::string& dir, int64_t now_ms) {
-  Node node;
-  node.dir = dir;
-  node.clock = std::make_unique<testing::TestClock>(now_ms);
-  node.env.clock = node.clock.get();
-  node.env.random = &cluster.random();
-  auto opened = Replica::Open(dir, node.env);
-  REQUIRE_OK(opened);
-  node.replica = std::move(opened).value();
-  return node;
-}
-
-// Copies a node's data dir while its replica is closed (a backup, or a
-// stolen disk).
-void CopyDataDir(Cluster& cluster, Node& node, const std::string& to) {
-  node.replica.reset();
-  std::filesystem::remove_all(to);
-  std::filesystem::copy(node.dir, to, std::filesystem::copy_options::recursive);
-  std::filesystem::permissions(to, std::filesystem::perms::owner_all, std::filesystem::perm_options::replace);
-  cluster.Reopen(node);
 }
 
 RefusedMsg RefusalIn(const std::string& reply) {

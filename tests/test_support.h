@@ -1,0 +1,56 @@
+// Helpers every test may use: a temporary directory, a seeded random source
+// and whole-file reads and writes. Part of aidsync_test_main, which every test
+// executable links.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <string>
+
+#include "base/env.h"
+
+namespace aidsync::testing {
+
+// A directory made with mkdtemp under /tmp, removed with its content on
+// destruction. Throws std::runtime_error if it cannot be made.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::string& path() const { return path_; }
+  // path() + "/" + name
+  std::string File(const std::string& name) const { return path_ + "/" + name; }
+  // The same as File(name).
+  std::string operator/(const std::string& name) const { return File(name); }
+
+ private:
+  std::string path_;
+};
+
+// Deterministic random bytes (splitmix64), the same on every run for a seed.
+// Thread-safe.
+class SeededRandom final : public RandomSource {
+ public:
+  explicit SeededRandom(uint64_t seed) : state_(seed) {}
+  void Fill(void* buf, size_t len) override;
+  uint64_t Next();
+  // Uniform in [0, n).
+  uint64_t Uniform(uint64_t n) { return n == 0 ? 0 : Next() % n; }
+  // True with probability p.
+  bool Chance(double p) { return static_cast<double>(Next() >> 11) / 9007199254740992.0 < p; }
+
+ private:
+  std::mutex mu_;
+  uint64_t state_;
+};
+
+// Whole-file helpers; they throw std::runtime_error on failure.
+std::string ReadFile(const std::string& path);
+// Creates or truncates `path`.
+void WriteFile(const std::string& path, const std::string& bytes);
+
+}  // namespace aidsync::testing
