@@ -450,3 +450,18 @@ TEST_CASE("cli: domain rules are enforced at write time", "[cli][bad-input][rule
 }
 
 }  // namespace
+
+// Regression: `enroll --out` used to replace an existing file.
+TEST_CASE("cli: enroll never overwrites an existing --out file", "[cli][bad-input][enroll]") {
+  County c(0);
+  std::string existing = c.tmp / "keep.cert";
+  proc::WriteFile(existing, "a file that must survive");
+  std::string key = Ok(On(c.tmp / "st", {"init", "--name", "城关镇工作站", "--code", "0512", "--scope", "430123/05",
+                                          "--authority", c.authority}));
+  std::string before = Snapshot(c.hub);
+  RequireRefused(On(c.hub, {"enroll", "--node-key", key, "--name", "城关镇工作站", "--code", "0512", "--scope",
+                            "430123/05", "--out", existing}),
+                 "exists");
+  CHECK(proc::ReadFile(existing) == "a file that must survive");
+  CHECK(Snapshot(c.hub) == before);
+}
