@@ -1,4 +1,6 @@
 // Trust and enrolment commands: authority init, init, enroll, install-cert.
+#include <unistd.h>
+
 #include <iostream>
 
 #include "crypto/certificate.h"
@@ -56,11 +58,16 @@ Status RunEnroll(Context& ctx, const EnrollArgs& a) {
   if (same_code && !(same_code->fields().node_key == fields.node_key))
     return Status::AlreadyExists("station code " + a.code + " is already enrolled to another key (" +
                                  same_code->fields().name + "); station codes number notices and must be unique");
+  // Refuse an existing --out before recording anything (the final link()
+  // refuses too, should one appear in between).
+  if (::access(a.out.c_str(), F_OK) == 0) return Status::AlreadyExists(a.out + " already exists; choose another name");
   ASSIGN_OR_RETURN(Certificate cert, Certificate::Issue(fields, authority));
   ASSIGN_OR_RETURN(std::optional<Certificate> hub, replica->CertificateByKey(replica->identity().key));
   if (!hub) return Status::Corruption("the hub's own certificate is missing from its trust store");
-  RETURN_IF_ERROR(WriteFileAtomically(a.out, EncodeEnrolment({cert.bytes(), hub->bytes()})));
-  return replica->RecordStation(cert);
+  // Recorded first: a certificate file never exists for an enrolment the hub
+  // does not know (the code's uniqueness check depends on that record).
+  RETURN_IF_ERROR(replica->RecordStation(cert));
+  return WriteFileAtomically(a.out, EncodeEnrolment({cert.bytes(), hub->bytes()}));
 }
 
 }  // namespace

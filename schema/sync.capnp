@@ -13,7 +13,7 @@ struct ChainHead {
   scope @1 :Text;
   tableClass @2 :Changeset.TableClass;
   seq @3 :UInt64;           # highest sequence number held
-  head @4 :Data;            # 32-byte id of the changeset at `seq` held first
+  head @4 :Data;            # 32-byte id: the smallest among the changesets held at `seq`
   count @5 :UInt64;         # changesets held in the chain (> seq after a fork)
   fingerprint @6 :Data;     # XOR of the 32-byte ids of every changeset held
 }

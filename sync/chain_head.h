@@ -24,7 +24,7 @@ struct ChainId {
 struct ChainHead {
   ChainId chain;
   uint64_t seq = 0;      // highest sequence number held
-  Digest head;           // id of the changeset at `seq` held first
+  Digest head;           // the smallest id among the changesets held at `seq`
   uint64_t count = 0;    // changesets held; more than seq when the chain forked
   Digest fingerprint;    // XOR of the ids of every changeset held in the chain
   bool operator==(const ChainHead&) const = default;

@@ -4,7 +4,9 @@
 #include <capnp/serialize.h>
 #include <kj/exception.h>
 
+#include <algorithm>
 #include <cstring>
+#include <set>
 
 #include "schema/canonical.h"
 #include "schema/changeset.capnp.h"
@@ -108,6 +110,14 @@ Result<RowOp> ReadRow(wire::RowOp::Reader rr, size_t ncolumns, size_t ndeps) {
       return Status::Corruption("changeset: tombstones belong in deleted rows only");
     row.fields.push_back(std::move(op));
   }
+  // A field written twice in one changeset would make the merge depend on
+  // arrival order (the second write could become a head on one node and not
+  // on another), so it is malformed.
+  std::vector<uint16_t> columns;
+  for (const auto& f : row.fields) columns.push_back(f.column);
+  std::sort(columns.begin(), columns.end());
+  if (std::adjacent_find(columns.begin(), columns.end()) != columns.end())
+    return Status::Corruption("changeset: a field is written twice in one row op");
   return row;
 }
 
@@ -142,13 +152,24 @@ Result<ChangesetContent> ReadBody(wire::ChangesetBody::Reader body) {
     ASSIGN_OR_RETURN(Digest dep, Sized(Digest::FromBytes(View(d)), "dependency"));
     c.deps.push_back(dep);
   }
+  // Each table, each column of a table, and each row of a table appear once:
+  // otherwise one field could be written twice (see ReadRow).
+  std::set<std::string> table_names;
   for (auto tr : body.getTables()) {
     TableOpsList table;
     auto name = tr.getName();
     table.name.assign(name.begin(), name.size());
-    for (auto col : tr.getColumns()) table.columns.emplace_back(col.begin(), col.size());
+    if (!table_names.insert(table.name).second) return Status::Corruption("changeset: a table appears twice");
+    std::set<std::string> column_names;
+    for (auto col : tr.getColumns()) {
+      table.columns.emplace_back(col.begin(), col.size());
+      if (!column_names.insert(table.columns.back()).second)
+        return Status::Corruption("changeset: a column is listed twice");
+    }
+    std::set<std::string> row_ids;
     for (auto rr : tr.getRows()) {
       ASSIGN_OR_RETURN(RowOp row, ReadRow(rr, table.columns.size(), c.deps.size()));
+      if (!row_ids.insert(row.id).second) return Status::Corruption("changeset: a row appears twice");
       table.rows.push_back(std::move(row));
     }
     c.tables.push_back(std::move(table));

@@ -67,6 +67,9 @@ Result<std::string> LocalTransaction::PutValues(const std::string& table, std::o
       // An empty cell is no number: a new case then gets one (DESIGN 3).
       if (value.is_null() || value.ToDisplay().empty()) continue;
       has_notice = true;
+      // A number typed in (or imported) under this station's code is used:
+      // the counter moves past it so it is never issued again.
+      RETURN_IF_ERROR(replica_.AdvanceNoticeCounter(value.ToDisplay()));
     }
     typed.emplace_back(static_cast<uint32_t>(index), std::move(value));
   }
@@ -228,6 +231,9 @@ Status LocalTransaction::AddRowOp(const TableDef& table, const std::string& scop
   };
 
   if (deleted) {
+    // Already deleted in this changeset (resolve twice on a deleted row): its
+    // tombstones cover the same heads; writing them again would be malformed.
+    if (!new_row) return Status::OK();
     for (const auto& field : stored->meta.fields) {
       if (field.heads.empty()) continue;
       FieldWriteOp fw;
@@ -258,6 +264,15 @@ Status LocalTransaction::AddRowOp(const TableDef& table, const std::string& scop
 }
 
 Status LocalTransaction::Seal(Pending& p) {
+  Status st = SealOnce(p);
+  // A seal that failed halfway may have logged its changeset: the
+  // transaction can only be rolled back now, or a later Commit would seal
+  // the same sequence number again and fork this node's own chain.
+  if (!st.ok()) failed_ = true;
+  return st;
+}
+
+Status LocalTransaction::SealOnce(Pending& p) {
   if (p.content.tables.empty()) return Status::OK();
   Database& db = *replica_.db_;
   ChangesetContent& c = p.content;

@@ -42,10 +42,12 @@ class LocalTransaction {
   // nullopt) with `values` given as text, parsed by column type. `scope`
   // defaults to the existing row's scope, else the node's own scope. Returns
   // the row id. A `cases` row created without notice_number gets the next
-  // number of this station. Fails, leaving the transaction usable for other
-  // rows but writing nothing of this one, with NotFound (table), InvalidArgument
+  // number of this station. Fails with NotFound (table), InvalidArgument
   // (column, value, scope, deleted row), Unauthorized (reference table on a
-  // station, scope outside the node's jurisdiction).
+  // station, scope outside the node's jurisdiction): these refusals write
+  // nothing of the row and leave the transaction usable for other rows. A
+  // failure of the store itself (sealing a full changeset) fails the whole
+  // transaction: only destroying it (rollback) remains.
   Result<std::string> Put(const std::string& table, std::optional<std::string> id,
                           std::optional<std::string> scope,
                           const std::vector<std::pair<std::string, std::string>>& text_values);
@@ -92,7 +94,9 @@ class LocalTransaction {
   // OK if this node may write `table` rows in `scope` and the transaction is usable.
   Status CheckMayWrite(const TableDef& table, const std::string& scope) const;
   Result<Pending*> PendingFor(const std::string& scope, TableClass cls);
+  // Signs, logs and applies `pending`; on failure the transaction is failed.
   Status Seal(Pending& pending);
+  Status SealOnce(Pending& pending);
   Status AddRowOp(const TableDef& table, const std::string& scope, const std::string& id, bool deleted,
                   const std::vector<std::pair<uint32_t, Value>>& values);
   Result<std::string> NextNoticeNumber(const std::optional<std::string>& assigned_at);

@@ -49,10 +49,11 @@ class ChangesetApplier {
   // id `id`. Must run inside a transaction (or savepoint) the caller rolls
   // back on failure. Sets *complete to false if the changeset names tables or
   // columns this schema does not know (those parts stay in the log only).
-  // Appends the rows it touched to *touched when given.
-  // Fails with Unauthorized if a row op names another scope than the row was
-  // created with, or a table of the other class; Corruption if stored
-  // metadata is malformed; IOError from SQLite.
+  // Appends the rows it touched to *touched when given. A row op naming
+  // another scope than its row was created with is left unapplied and raises
+  // an alert (aidsync_alerts). Fails with Unauthorized for a table of the
+  // other class, InvalidArgument for a malformed row id or a value of the
+  // wrong type, Corruption if stored metadata is malformed, IOError from SQLite.
   Status Apply(const ChangesetContent& content, const Digest& id, int64_t log_id, bool* complete,
                std::vector<TouchedRow>* touched = nullptr);
 

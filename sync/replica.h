@@ -208,8 +208,8 @@ class Replica {
   Status ApplyRemoteBatch(const std::vector<std::string>& envelopes, ApplyReport* report);
 
   // Calls fn(envelope) for every changeset in the log that a node with scope
-  // `scope` may see (reference changesets at or above it, case changesets at
-  // or below it), in log order, which keeps every chain in order. The
+  // `scope` may see (ChangesetVisibleTo), in log order, which keeps every
+  // chain in order. The
   // recipient's own changesets are included: a node restored from an old
   // backup must get them back before it writes again, or it would reuse its
   // own sequence numbers.
@@ -225,13 +225,18 @@ class Replica {
   Result<std::vector<ChainHead>> HeadsVisibleTo(const std::string& scope);
   // Whether changeset `id` is in the log.
   Result<bool> HoldsChangeset(const Digest& id);
+  // A position in a chain: (seq, log id), so forks at one seq are told apart.
+  struct ChainCursor {
+    uint64_t seq = 0;
+    int64_t log_id = 0;
+  };
   struct LoggedChangeset {
-    int64_t log_id;
+    ChainCursor at;
     std::string envelope;
   };
-  // Changesets of gap.chain with seq > gap.after_seq and log id > after_log_id,
-  // in log order (which is chain order), until about max_bytes are read.
-  Result<std::vector<LoggedChangeset>> ReadChain(const ChainGap& gap, int64_t after_log_id, size_t max_bytes);
+  // Changesets of gap.chain with seq > gap.after_seq that come after `after`,
+  // in (seq, log id) order — chain order — until about max_bytes are read.
+  Result<std::vector<LoggedChangeset>> ReadChain(const ChainGap& gap, const ChainCursor& after, size_t max_bytes);
 
   // Counts a refused input that is not a changeset (a malformed message, a
   // bad certificate in a hello, ...) under `reason` in status `rejected`.
@@ -288,6 +293,9 @@ class Replica {
   // Moves this station's notice counters past any of its own numbers that
   // arrive from elsewhere.
   Status AdvanceNoticeCounters(const std::vector<TouchedRow>& touched);
+  // Moves the counter of `notice`'s year past it, if it is one of this
+  // station's numbers. Inside a transaction.
+  Status AdvanceNoticeCounter(const std::string& notice);
   Status ObserveRemoteClock(const ChangesetContent& content);
   Status Reject(std::string_view envelope, const Digest& id, const std::string& reason,
                 const std::string& detail, ApplyReport* report);

@@ -244,41 +244,44 @@ Status Replica::TrustStationRows(const std::vector<TouchedRow>& touched, ApplyRe
 }
 
 Status Replica::AdvanceNoticeCounters(const std::vector<TouchedRow>& touched) {
-  // "(YYYY)法援字第CODE-NNNN号": numbers issued under this station's code,
-  // received back (a restore from an old backup, or a re-enrolled machine),
-  // must never be issued again.
-  const std::string prefix = "法援字第" + identity_.code + "-";
   for (const auto& row : touched) {
     if (row.table->name != "cases") continue;
     auto stmt = db_->Cached("SELECT notice_number FROM cases WHERE id = ?");
     stmt->BindText(1, row.id);
     ASSIGN_OR_RETURN(bool found, stmt->Step());
     if (!found || stmt->IsNull(0)) continue;
-    // Exactly "(" 4 digits ")" prefix digits "号", the form NextNoticeNumber
-    // issues; anything else is not one of ours. The bound keeps a hostile
-    // row from pushing the counter toward overflow.
     std::string notice(stmt->ColumnText(0));
-    const std::string suffix = "号";
-    if (notice.size() <= 6 + prefix.size() + suffix.size() || notice[0] != '(' || notice[5] != ')' ||
-        notice.compare(6, prefix.size(), prefix) != 0 ||
-        notice.compare(notice.size() - suffix.size(), suffix.size(), suffix) != 0)
-      continue;
-    std::string year_text = notice.substr(1, 4);
-    std::string number_text = notice.substr(6 + prefix.size(), notice.size() - 6 - prefix.size() - suffix.size());
-    auto all_digits = [](const std::string& t) {
-      return !t.empty() && t.size() <= 6 && t.find_first_not_of("0123456789") == std::string::npos;
-    };
-    if (!all_digits(year_text) || !all_digits(number_text)) continue;
-    int64_t year = std::atoll(year_text.c_str());
-    int64_t number = std::atoll(number_text.c_str());
-    if (year <= 0 || number <= 0) continue;
-    auto advance = db_->Cached(
-        "INSERT INTO aidsync_notice_counters(year, last) VALUES (?, ?) "
-        "ON CONFLICT(year) DO UPDATE SET last = max(last, excluded.last)");
-    advance->Bind(1, year).Bind(2, number);
-    RETURN_IF_ERROR(advance->Run());
+    RETURN_IF_ERROR(AdvanceNoticeCounter(notice));
   }
   return Status::OK();
+}
+
+Status Replica::AdvanceNoticeCounter(const std::string& notice) {
+  // Exactly "(" 4 digits ")法援字第" CODE "-" digits "号", the form
+  // NextNoticeNumber issues under this station's code; anything else is not
+  // one of ours. Numbers received back (a restore from an old backup, a
+  // re-enrolled machine) or typed in by hand must never be issued again. The
+  // bound on digits keeps a hostile row from pushing the counter to overflow.
+  const std::string prefix = "法援字第" + identity_.code + "-";
+  const std::string suffix = "号";
+  if (notice.size() <= 6 + prefix.size() + suffix.size() || notice[0] != '(' || notice[5] != ')' ||
+      notice.compare(6, prefix.size(), prefix) != 0 ||
+      notice.compare(notice.size() - suffix.size(), suffix.size(), suffix) != 0)
+    return Status::OK();
+  std::string year_text = notice.substr(1, 4);
+  std::string number_text = notice.substr(6 + prefix.size(), notice.size() - 6 - prefix.size() - suffix.size());
+  auto all_digits = [](const std::string& t) {
+    return !t.empty() && t.size() <= 6 && t.find_first_not_of("0123456789") == std::string::npos;
+  };
+  if (!all_digits(year_text) || !all_digits(number_text)) return Status::OK();
+  int64_t year = std::atoll(year_text.c_str());
+  int64_t number = std::atoll(number_text.c_str());
+  if (year <= 0 || number <= 0) return Status::OK();
+  auto advance = db_->Cached(
+      "INSERT INTO aidsync_notice_counters(year, last) VALUES (?, ?) "
+      "ON CONFLICT(year) DO UPDATE SET last = max(last, excluded.last)");
+  advance->Bind(1, year).Bind(2, number);
+  return advance->Run();
 }
 
 Status Replica::RecordForks(const ChangesetContent& content, const Digest& id) {

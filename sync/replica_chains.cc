@@ -24,7 +24,9 @@ Status Replica::UpdateChainHead(const ChangesetContent& content, const Digest& i
       ASSIGN_OR_RETURN(head.fingerprint, Digest::FromBytes(read->ColumnBlob(3)));
     }
   }
-  if (content.seq > head.seq) {  // a fork at the same seq keeps the head held first
+  // The head is the smallest id at the highest seq: every node holding the
+  // same changesets picks the same one, whatever order they arrived in.
+  if (content.seq > head.seq || (content.seq == head.seq && id < head.head)) {
     head.seq = content.seq;
     head.head = id;
   }
@@ -67,20 +69,22 @@ Result<bool> Replica::HoldsChangeset(const Digest& id) {
   return stmt->Step();
 }
 
-Result<std::vector<Replica::LoggedChangeset>> Replica::ReadChain(const ChainGap& gap, int64_t after_log_id,
+Result<std::vector<Replica::LoggedChangeset>> Replica::ReadChain(const ChainGap& gap, const ChainCursor& after,
                                                                  size_t max_bytes) {
+  // (seq, id) order walks the chain index, so each batch costs what it reads,
+  // not the length of the chain; forks at one seq come in log order.
   auto stmt = db_->Cached(
-      "SELECT id, envelope FROM aidsync_log WHERE author = ? AND scope = ? AND class = ? AND seq > ? AND id > ? "
-      "ORDER BY id");
+      "SELECT seq, id, envelope FROM aidsync_log WHERE author = ? AND scope = ? AND class = ? AND seq > ? "
+      "AND (seq > ? OR (seq = ? AND id > ?)) ORDER BY seq, id");
   stmt->BindBlob(1, gap.chain.author.view()).BindText(2, gap.chain.scope);
   stmt->Bind(3, static_cast<int64_t>(gap.chain.cls)).Bind(4, static_cast<int64_t>(gap.after_seq));
-  stmt->Bind(5, after_log_id);
+  stmt->Bind(5, static_cast<int64_t>(after.seq)).Bind(6, static_cast<int64_t>(after.seq)).Bind(7, after.log_id);
   std::vector<LoggedChangeset> out;
   size_t bytes = 0;
   while (bytes < max_bytes) {
     ASSIGN_OR_RETURN(bool row, stmt->Step());
     if (!row) break;
-    out.push_back({stmt->ColumnInt(0), std::string(stmt->ColumnBlob(1))});
+    out.push_back({{static_cast<uint64_t>(stmt->ColumnInt(0)), stmt->ColumnInt(1)}, std::string(stmt->ColumnBlob(2))});
     bytes += out.back().envelope.size();
   }
   return out;

@@ -153,6 +153,23 @@ Result<PublicKey> Replica::Create(const std::string& dir, const NodeConfig& conf
   if (Exists(KeyPath(dir))) return Status::AlreadyExists("data dir " + dir + " already holds a node");
   RETURN_IF_ERROR(MakePrivateDir(dir));
   const std::string partial_key = KeyPath(dir) + ".partial";
+  if (Exists(DbPath(dir))) {
+    // A replica without its key: either an init that stopped halfway (an
+    // empty log: clear it) or records whose key went missing (never delete).
+    Database::Options probe;
+    probe.read_only = true;
+    probe.vfs = env.sqlite_vfs;
+    auto db = Database::Open(DbPath(dir), probe);
+    if (db.ok()) {
+      auto count = (*db)->Prepare("SELECT count(*) FROM aidsync_log");
+      if (count.ok()) {
+        auto row = count->Step();
+        if (row.ok() && *row && count->ColumnInt(0) > 0)
+          return Status::AlreadyExists(DbPath(dir) + " holds records but " + KeyPath(dir) +
+                                       " is missing: restore the key file; nothing was changed");
+      }
+    }
+  }
   for (const std::string& leftover : {partial_key, DbPath(dir), DbPath(dir) + "-wal", DbPath(dir) + "-shm"})
     ::unlink(leftover.c_str());
   SigningKey key = SigningKey::Generate(*env.random);

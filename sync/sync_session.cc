@@ -79,10 +79,10 @@ Status OutgoingStream::Next(Replica& replica, size_t max_bytes, std::vector<std:
   size_t bytes = 0;
   while (index_ < gaps_.size() && bytes < max_bytes) {
     const ChainGap& gap = gaps_[index_];
-    ASSIGN_OR_RETURN(auto rows, replica.ReadChain(gap, after_log_id_, max_bytes - bytes));
+    ASSIGN_OR_RETURN(auto rows, replica.ReadChain(gap, after_, max_bytes - bytes));
     if (rows.empty()) {
       ++index_;
-      after_log_id_ = 0;
+      after_ = {};
       continue;
     }
     // The author's certificate goes before its first changeset (DESIGN 5).
@@ -92,7 +92,7 @@ Status OutgoingStream::Next(Replica& replica, size_t max_bytes, std::vector<std:
     }
     for (auto& row : rows) {
       bytes += row.envelope.size();
-      after_log_id_ = row.log_id;
+      after_ = row.at;
       changesets->push_back(std::move(row.envelope));
     }
   }

@@ -66,7 +66,7 @@ class OutgoingStream {
  private:
   std::vector<ChainGap> gaps_;
   size_t index_ = 0;
-  int64_t after_log_id_ = 0;
+  Replica::ChainCursor after_;
   std::set<PublicKey> certified_;
 };
 

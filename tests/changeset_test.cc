@@ -573,4 +573,43 @@ TEST_CASE("values: EncodeValue/DecodeValue round trip", "[values]") {
   CHECK(minus_one.size() == 2);
 }
 
+// Regression: a changeset that writes one field twice (directly, through a
+// column listed twice, or a row or table appearing twice) made the merge depend
+// on arrival order, so two replicas holding the same changesets could differ.
+TEST_CASE("changeset: one field written twice in a changeset is refused as malformed", "[changeset]") {
+  Signer s;
+  auto refused = [&](const ChangesetContent& c) {
+    auto signed_cs = SignChangeset(c, s.key);
+    REQUIRE(signed_cs.ok());
+    Digest id;
+    auto decoded = DecodeChangeset(signed_cs->envelope, &id);
+    INFO(decoded.status().ToString());
+    return !decoded.ok() && decoded.status().code() == Status::Code::kCorruption;
+  };
+  SECTION("the same column twice in one row op") {
+    ChangesetContent c = SampleContent(s.key.public_key());
+    c.tables[0].rows[0].fields.push_back(FieldWriteOp{1, {}, false, Value::Text("second")});
+    CHECK(refused(c));
+  }
+  SECTION("a column name listed twice") {
+    ChangesetContent c = SampleContent(s.key.public_key());
+    c.tables[0].columns.push_back("topic");
+    c.tables[0].rows[0].fields.push_back(FieldWriteOp{3, {}, false, Value::Text("second")});
+    CHECK(refused(c));
+  }
+  SECTION("one row twice in a table") {
+    ChangesetContent c = SampleContent(s.key.public_key());
+    c.tables[0].rows.push_back(c.tables[0].rows[0]);
+    CHECK(refused(c));
+  }
+  SECTION("one table twice") {
+    ChangesetContent c = SampleContent(s.key.public_key());
+    c.tables.push_back(c.tables[1]);
+    CHECK(refused(c));
+  }
+  SECTION("the sample itself decodes") {
+    CHECK_FALSE(refused(SampleContent(s.key.public_key())));
+  }
+}
+
 }  // namespace aidsync

@@ -456,7 +456,9 @@ TEST_CASE("replica: a cases row without notice_number gets this station's next n
   REQUIRE_OK(old);
   CHECK(TextField(st, "cases", *old, "notice_number") == "(2015)法援字第0512-0001号");
 
-  // A number given explicitly is kept and uses no number of the counter.
+  // A number given explicitly under this station's code is kept, and the
+  // counter moves past it so it is never issued again (a duplicate notice
+  // number was possible before).
   auto given = PutRow(st, "cases", std::nullopt, {{"notice_number", "(2024)法援字第0512-0999号"}});
   REQUIRE_OK(given);
   CHECK(TextField(st, "cases", *given, "notice_number") == "(2024)法援字第0512-0999号");
@@ -466,7 +468,7 @@ TEST_CASE("replica: a cases row without notice_number gets this station's next n
   CHECK(TextField(st, "cases", *a, "notice_number") == "(2024)法援字第0512-0001号");
   auto c = PutRow(st, "cases", std::nullopt, {{"category", "civil"}});
   REQUIRE_OK(c);
-  CHECK(TextField(st, "cases", *c, "notice_number") == "(2024)法援字第0512-0003号");
+  CHECK(TextField(st, "cases", *c, "notice_number") == "(2024)法援字第0512-1000号");
 
   // Two cases in one transaction get two numbers.
   auto tx = st.BeginLocal();
@@ -477,8 +479,8 @@ TEST_CASE("replica: a cases row without notice_number gets this station's next n
   REQUIRE_OK(e);
   REQUIRE_OK((*tx)->Commit());
   tx->reset();
-  CHECK(TextField(st, "cases", *d, "notice_number") == "(2024)法援字第0512-0004号");
-  CHECK(TextField(st, "cases", *e, "notice_number") == "(2024)法援字第0512-0005号");
+  CHECK(TextField(st, "cases", *d, "notice_number") == "(2024)法援字第0512-1001号");
+  CHECK(TextField(st, "cases", *e, "notice_number") == "(2024)法援字第0512-1002号");
 
   // The hub numbers from its own code.
   Replica& hub = *cluster.hub().replica;
