@@ -24,19 +24,12 @@ Status RunSync(Context& ctx, const SyncArgs& a) {
   ASSIGN_OR_RETURN(PeerSpec peer, ParsePeerSpec(a.peer));
   if (a.timeout_s <= 0) return Status::InvalidArgument("--timeout must be positive");
   ASSIGN_OR_RETURN(auto replica, ctx.OpenNode());
-  std::optional<Certificate> cert;
-  if (peer.code) {
-    ASSIGN_OR_RETURN(cert, replica->CertificateByCode(*peer.code));
-    if (!cert) return Status::NotFound("no enrolled node with station code " + *peer.code + " is known here");
-  } else {
-    ASSIGN_OR_RETURN(cert, replica->HubCertificate());
-    if (!cert) return Status::NotFound("the hub's certificate is not known here (enrol this node first)");
-  }
+  ASSIGN_OR_RETURN(Certificate cert, ResolvePeer(*replica, peer));
   std::signal(SIGINT, OnStopSignal);
   std::signal(SIGTERM, OnStopSignal);
   zmq::context_t context;
   uint64_t session_id = std::random_device{}() | (static_cast<uint64_t>(std::random_device{}()) << 32);
-  SyncClient client(*replica, *cert, peer.endpoint, session_id);
+  SyncClient client(*replica, cert, peer.endpoint, session_id);
   Status st = RunClientSession(context, peer.endpoint, client,
                                std::chrono::milliseconds(static_cast<int64_t>(a.timeout_s * 1000)), g_stop);
   if (!st.ok()) {

@@ -66,18 +66,6 @@ class Trigger {
   uint64_t generation_ = 0;
 };
 
-Result<Certificate> ResolvePeer(Replica& replica, const PeerSpec& peer) {
-  std::optional<Certificate> cert;
-  if (peer.code) {
-    ASSIGN_OR_RETURN(cert, replica.CertificateByCode(*peer.code));
-    if (!cert) return Status::NotFound("no enrolled node with station code " + *peer.code + " is known here");
-  } else {
-    ASSIGN_OR_RETURN(cert, replica.HubCertificate());
-    if (!cert) return Status::NotFound("the hub's certificate is not known here (enrol this node first)");
-  }
-  return *cert;
-}
-
 void ServeLoop(const DaemonConfig& config, std::unique_ptr<SyncListener> listener, Trigger& trigger,
                std::atomic<bool>& stop) {
   auto replica = Replica::Open(config.data_dir, config.env);
@@ -154,6 +142,18 @@ Result<int64_t> LogWatermark(Database& db) {
 }
 
 }  // namespace
+
+Result<Certificate> ResolvePeer(Replica& replica, const PeerSpec& peer) {
+  std::optional<Certificate> cert;
+  if (peer.code) {
+    ASSIGN_OR_RETURN(cert, replica.CertificateByCode(*peer.code));
+    if (!cert) return Status::NotFound("no enrolled node with station code " + *peer.code + " is known here");
+  } else {
+    ASSIGN_OR_RETURN(cert, replica.HubCertificate());
+    if (!cert) return Status::NotFound("the hub's certificate is not known here (enrol this node first)");
+  }
+  return *cert;
+}
 
 Result<PeerSpec> ParsePeerSpec(const std::string& text) {
   PeerSpec spec;

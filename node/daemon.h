@@ -15,6 +15,7 @@
 
 #include "base/env.h"
 #include "base/status.h"
+#include "sync/replica.h"
 
 namespace aidsync {
 
@@ -27,6 +28,10 @@ struct PeerSpec {
 };
 // InvalidArgument naming what is wrong with `text`.
 Result<PeerSpec> ParsePeerSpec(const std::string& text);
+
+// The certificate of the node `peer` names: the hub's, or the one enrolled
+// with its station code. NotFound (saying which) if this node does not know it.
+Result<Certificate> ResolvePeer(Replica& replica, const PeerSpec& peer);
 
 struct DaemonConfig {
   std::string data_dir;

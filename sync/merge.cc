@@ -7,16 +7,6 @@
 namespace aidsync {
 namespace {
 
-Value ColumnValue(Statement& stmt, int i) {
-  switch (stmt.ColumnType(i)) {
-    case SQLITE_INTEGER: return Value::Integer(stmt.ColumnInt(i));
-    case SQLITE_FLOAT: return Value::Real(stmt.ColumnDouble(i));
-    case SQLITE_TEXT: return Value::Text(std::string(stmt.ColumnText(i)));
-    case SQLITE_BLOB: return Value::Text(std::string(stmt.ColumnBlob(i)));
-    default: return Value::Null();
-  }
-}
-
 void BindValue(Statement& stmt, int index, const Value& value) {
   if (auto* i = std::get_if<int64_t>(&value.v)) {
     stmt.Bind(index, *i);
@@ -66,6 +56,16 @@ bool Contains(const std::vector<Digest>& v, const Digest& d) {
 }
 
 }  // namespace
+
+Value ColumnValue(const Statement& stmt, int i) {
+  switch (stmt.ColumnType(i)) {
+    case SQLITE_INTEGER: return Value::Integer(stmt.ColumnInt(i));
+    case SQLITE_FLOAT: return Value::Real(stmt.ColumnDouble(i));
+    case SQLITE_TEXT: return Value::Text(std::string(stmt.ColumnText(i)));
+    case SQLITE_BLOB: return Value::Text(ToHex(stmt.ColumnBlob(i)));
+    default: return Value::Null();
+  }
+}
 
 Result<std::optional<StoredRow>> LoadRowMeta(Database& db, const std::string& table, const std::string& id) {
   auto stmt = db.Cached("SELECT scope, meta FROM aidsync_row_meta WHERE tbl = ? AND id = ?");

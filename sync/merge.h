@@ -31,6 +31,11 @@ struct StoredRow {
   RowMeta meta;
 };
 
+// Column `i` of the current row of `stmt` as a Value. Domain tables hold only
+// INTEGER, REAL and TEXT; a BLOB (put there by something other than aidsync)
+// reads as hex text.
+Value ColumnValue(const Statement& stmt, int i);
+
 // Reads the metadata of row `id` of `table`; nullopt if no write to it is known.
 // Corruption if the stored blob is malformed.
 Result<std::optional<StoredRow>> LoadRowMeta(Database& db, const std::string& table, const std::string& id);

@@ -9,16 +9,6 @@
 namespace aidsync {
 namespace {
 
-Value ColumnValue(const Statement& stmt, int i) {
-  switch (stmt.ColumnType(i)) {
-    case SQLITE_INTEGER: return Value::Integer(stmt.ColumnInt(i));
-    case SQLITE_FLOAT: return Value::Real(stmt.ColumnDouble(i));
-    case SQLITE_TEXT: return Value::Text(std::string(stmt.ColumnText(i)));
-    case SQLITE_BLOB: return Value::Text(ToHex(stmt.ColumnBlob(i)));
-    default: return Value::Null();
-  }
-}
-
 std::string SelectRowSql(const TableDef& table) {
   std::string sql = "SELECT id, scope";
   for (const auto& c : table.columns) sql += ", \"" + c.name + "\"";
