@@ -171,6 +171,9 @@ Result<BundleApplySummary> ApplyBundle(Replica& replica, const std::string& path
           RETURN_IF_ERROR(flush());  // certificates vouch for the changesets after them
           auto added = replica.AddCertificate(frame.substr(1));
           if (!added.ok()) {
+            // Our own store failing is not the bundle's fault.
+            if (added.status().code() == Status::Code::kIOError || added.status().code() == Status::Code::kBusy)
+              return added.status();
             ++summary.certificates_rejected;
           } else if (*added) {
             ++summary.report.certificates;

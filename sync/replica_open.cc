@@ -153,9 +153,17 @@ Result<PublicKey> Replica::Create(const std::string& dir, const NodeConfig& conf
   if (Exists(KeyPath(dir))) return Status::AlreadyExists("data dir " + dir + " already holds a node");
   RETURN_IF_ERROR(MakePrivateDir(dir));
   const std::string partial_key = KeyPath(dir) + ".partial";
-  if (Exists(DbPath(dir))) {
-    // A replica without its key: either an init that stopped halfway (an
-    // empty log: clear it) or records whose key went missing (never delete).
+  // A hub checks a copy of the authority key already in the dir before
+  // writing anything, so a refusal leaves nothing behind.
+  if (config.role == Role::kHub && Exists(AuthorityKeyPath(dir))) {
+    ASSIGN_OR_RETURN(SigningKey existing, SigningKey::Load(AuthorityKeyPath(dir)));
+    if (!(existing.public_key() == authority_key->public_key()))
+      return Status::AlreadyExists(AuthorityKeyPath(dir) + " holds another authority's key; move it away first");
+  }
+  if (Exists(DbPath(dir)) && !Exists(partial_key)) {
+    // A replica without its key, and not left by an init of ours (that always
+    // leaves node.key.partial): records whose key went missing are never
+    // deleted; an empty log is cleared.
     Database::Options probe;
     probe.read_only = true;
     probe.vfs = env.sqlite_vfs;
@@ -215,13 +223,8 @@ Result<PublicKey> Replica::Create(const std::string& dir, const NodeConfig& conf
     // A key already there (the user's own file, or a leftover of an
     // interrupted init) is never deleted: kept if it is this authority's,
     // refused otherwise.
-    if (Exists(AuthorityKeyPath(dir))) {
-      ASSIGN_OR_RETURN(SigningKey existing, SigningKey::Load(AuthorityKeyPath(dir)));
-      if (!(existing.public_key() == authority_key->public_key()))
-        return Status::AlreadyExists(AuthorityKeyPath(dir) + " holds another authority's key; move it away first");
-    } else {
-      RETURN_IF_ERROR(authority_key->Save(AuthorityKeyPath(dir)));
-    }
+    // (Checked above to be this authority's when present.)
+    if (!Exists(AuthorityKeyPath(dir))) RETURN_IF_ERROR(authority_key->Save(AuthorityKeyPath(dir)));
   }
   if (::rename(partial_key.c_str(), KeyPath(dir).c_str()) != 0)
     return Status::IOError("cannot create " + KeyPath(dir) + ": " + std::strerror(errno));
