@@ -212,4 +212,48 @@ TEST_CASE("bundle: a station restored from an old backup does not reissue its no
   CHECK(dup->rows.empty());
 }
 
+// Issue 3: bundles and network sync carry the same changeset stream, so a
+// station can alternate between a USB stick and the network with no
+// duplicates sent and no gaps.
+TEST_CASE("bundle: a station alternating between USB bundles and network sync has no gaps or resends",
+          "[bundle][sync]") {
+  Cluster cluster;
+  Replica& hub = *cluster.hub().replica;
+  Replica& st = *cluster.AddStation(kStationName, "0512", kTownship).replica;
+  // As offline enrolment does: the station knows the hub's certificate.
+  auto hub_cert = hub.CertificateByKey(hub.identity().key);
+  REQUIRE(hub_cert.ok());
+  REQUIRE(hub_cert->has_value());
+  REQUIRE(st.AddCertificate((*hub_cert)->bytes()).ok());
+  REQUIRE(testing::RunSession(st, hub).complete);  // the hub's roster comes down first
+  for (int round = 0; round < 3; ++round) {
+    // Two rows go by USB stick...
+    for (int i = 0; i < 2; ++i)
+      REQUIRE(PutRow(st, "consultations", std::nullopt, {{"topic", "usb " + std::to_string(round)}}).ok());
+    const std::string path = cluster.root() + "/up-" + std::to_string(round) + ".bundle";
+    REQUIRE(CreateBundle(st, "0500", path).ok());
+    auto applied = ApplyBundle(hub, path);
+    REQUIRE(applied.ok());
+    CHECK(applied->report.rejected == 0);
+    CHECK(applied->report.held == 0);
+    // ...one by the network: the session sends exactly the one new changeset.
+    REQUIRE(PutRow(st, "consultations", std::nullopt, {{"topic", "net " + std::to_string(round)}}).ok());
+    testing::SessionRun run = testing::RunSession(st, hub);
+    REQUIRE(run.status.ok());
+    CHECK(run.complete);
+    CHECK(run.changesets_pushed == 1);
+    CHECK(run.changesets_returned == 0);
+  }
+  CHECK(ListText(hub, "consultations") == ListText(st, "consultations"));
+  auto rows = hub.List("consultations");
+  REQUIRE(rows.ok());
+  CHECK(rows->size() == 9);
+  CHECK(StatusOf(hub).held_changesets == 0);
+  // A final session finds nothing to do: one round trip.
+  testing::SessionRun idle = testing::RunSession(st, hub);
+  REQUIRE(idle.status.ok());
+  CHECK(idle.up_to_date);
+  CHECK(idle.round_trips == 1);
+}
+
 }  // namespace aidsync
