@@ -87,12 +87,40 @@ Status Replica::ApplyRemoteBatch(const std::vector<std::string>& envelopes, Appl
 
 Status Replica::Reject(std::string_view envelope, const Digest& id, const std::string& reason,
                        const std::string& detail, ApplyReport* report) {
-  auto keep = db_->Cached(
-      "INSERT OR IGNORE INTO aidsync_rejected(hash, reason, detail, envelope, received_at) VALUES (?, ?, ?, ?, ?)");
-  keep->BindBlob(1, id.view()).BindText(2, reason).BindText(3, detail).BindBlob(4, envelope);
-  keep->Bind(5, env_.clock->NowMillis());
-  RETURN_IF_ERROR(keep->Run());
-  const bool first_refusal = db_->Changes() > 0;
+  // Refused input is evidence for the admin, but it comes from the network
+  // and must not be a way to fill the disk: bytes that did not even decode or
+  // verify are kept only in part, and past kMaxRejectedKept records further
+  // refusals are counted, not stored.
+  constexpr size_t kMaxKeptUnverifiedBytes = 4096;
+  constexpr int64_t kMaxRejectedKept = 10000;
+  if (reason == kMalformed || reason == kBadSignature) envelope = envelope.substr(0, kMaxKeptUnverifiedBytes);
+  bool first_refusal = false;
+  {
+    auto known = db_->Cached("SELECT 1 FROM aidsync_rejected WHERE hash = ?");
+    known->BindBlob(1, id.view());
+    ASSIGN_OR_RETURN(bool seen, known->Step());
+    first_refusal = !seen;
+  }
+  int64_t kept = 0;
+  if (first_refusal) {
+    auto count = db_->Cached("SELECT count(*) FROM aidsync_rejected");
+    ASSIGN_OR_RETURN(bool row, count->Step());
+    kept = row ? count->ColumnInt(0) : 0;
+  }
+  if (first_refusal && kept < kMaxRejectedKept) {
+    auto keep = db_->Cached(
+        "INSERT INTO aidsync_rejected(hash, reason, detail, envelope, received_at) VALUES (?, ?, ?, ?, ?)");
+    keep->BindBlob(1, id.view()).BindText(2, reason).BindText(3, detail).BindBlob(4, envelope);
+    keep->Bind(5, env_.clock->NowMillis());
+    RETURN_IF_ERROR(keep->Run());
+  } else if (first_refusal) {
+    auto alert = db_->Cached("INSERT OR REPLACE INTO aidsync_alerts(key, message, raised_at) VALUES (?, ?, ?)");
+    alert->BindText(1, "rejected:full");
+    alert->BindText(2, "more than " + std::to_string(kMaxRejectedKept) +
+                           " refused inputs: new ones are counted but no longer kept; look at what is being sent");
+    alert->Bind(3, env_.clock->NowMillis());
+    RETURN_IF_ERROR(alert->Run());
+  }
   // A held changeset refused when its predecessor arrived is rejected, not held.
   auto unhold = db_->Cached("DELETE FROM aidsync_held WHERE hash = ?");
   unhold->BindBlob(1, id.view());

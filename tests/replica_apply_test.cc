@@ -458,4 +458,19 @@ TEST_CASE("remote apply: two stations that chose one row id: the first scope kee
   CHECK(testing::DumpTables(hub) == before);
 }
 
+// Refused input comes from the network: it must not be a way to fill the disk.
+TEST_CASE("remote apply: bytes that do not decode are kept only in part", "[replica][remote]") {
+  Cluster cluster;
+  Replica& hub = *cluster.hub().replica;
+  std::string garbage(100 * 1024, '\x5a');
+  auto report = hub.ApplyRemote({garbage});
+  REQUIRE(report.ok());
+  CHECK(report->rejected == 1);
+  auto kept = hub.Query("SELECT reason, length(envelope) FROM aidsync_rejected");
+  REQUIRE(kept.ok());
+  REQUIRE(kept->rows.size() == 1);
+  CHECK(kept->rows[0][0] == Value::Text("malformed"));
+  CHECK(kept->rows[0][1] == Value::Integer(4096));
+}
+
 }  // namespace aidsync
