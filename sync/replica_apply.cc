@@ -88,12 +88,13 @@ Status Replica::ApplyRemoteBatch(const std::vector<std::string>& envelopes, Appl
 Status Replica::Reject(std::string_view envelope, const Digest& id, const std::string& reason,
                        const std::string& detail, ApplyReport* report) {
   // Refused input is evidence for the admin, but it comes from the network
-  // and must not be a way to fill the disk: bytes that did not even decode or
-  // verify are kept only in part, and past kMaxRejectedKept records further
-  // refusals are counted, not stored.
+  // and must not be a way to fill the disk: bytes not signed by an enrolled
+  // author (anyone can make those) are kept only in part, and past
+  // kMaxRejectedKept records further refusals are counted, not stored.
   constexpr size_t kMaxKeptUnverifiedBytes = 4096;
   constexpr int64_t kMaxRejectedKept = 10000;
-  if (reason == kMalformed || reason == kBadSignature) envelope = envelope.substr(0, kMaxKeptUnverifiedBytes);
+  if (reason == kMalformed || reason == kBadSignature || reason == kUnknownAuthor)
+    envelope = envelope.substr(0, kMaxKeptUnverifiedBytes);
   bool first_refusal = false;
   {
     auto known = db_->Cached("SELECT 1 FROM aidsync_rejected WHERE hash = ?");
