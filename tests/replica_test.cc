@@ -43,6 +43,17 @@ using testing::WriteFile;
 using testing::kStationName;
 using testing::kTownship;
 
+// The hub receives everything `st` committed, refuses none of it (the
+// changesets are well-formed for every receiver) and shows the same rows.
+void RequireHubAcceptsAll(Cluster& cluster, Replica& st, int applied) {
+  Replica& hub = *cluster.hub().replica;
+  auto report = Exchange(st, hub);
+  REQUIRE_OK(report);
+  CHECK(report->rejected == 0);
+  CHECK(report->applied == applied);
+  CHECK(testing::ListText(hub, "consultations") == testing::ListText(st, "consultations"));
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- local writes
@@ -150,12 +161,7 @@ TEST_CASE("replica: a put then a delete of one row in one transaction commits an
   CHECK_FALSE(Field(st, "consultations", "row-a", "topic").has_value());
   CHECK(TextField(st, "consultations", "row-b", "topic") == "b");
   CHECK(TextField(st, "consultations", "row-c", "topic") == "c");
-  Replica& hub = *cluster.hub().replica;
-  auto report = Exchange(st, hub);
-  REQUIRE_OK(report);
-  CHECK(report->rejected == 0);
-  CHECK(report->applied == 2);
-  CHECK(testing::ListText(hub, "consultations") == testing::ListText(st, "consultations"));
+  RequireHubAcceptsAll(cluster, st, 2);
 }
 
 TEST_CASE("replica: a put after a delete of the same row in one transaction is refused", "[replica]") {
@@ -171,12 +177,7 @@ TEST_CASE("replica: a put after a delete of the same row in one transaction is r
   tx->reset();
   CHECK_FALSE(Field(st, "consultations", "row-a", "topic").has_value());
   // What was committed is well-formed for every receiver.
-  Replica& hub = *cluster.hub().replica;
-  auto report = Exchange(st, hub);
-  REQUIRE_OK(report);
-  CHECK(report->rejected == 0);
-  CHECK(report->applied == 2);
-  CHECK(testing::ListText(hub, "consultations") == testing::ListText(st, "consultations"));
+  RequireHubAcceptsAll(cluster, st, 2);
 }
 
 TEST_CASE("replica: a transaction over the changeset size limit becomes several changesets", "[replica]") {
