@@ -6,6 +6,7 @@
 
 #include <cstring>
 
+#include "crypto/signed_body.h"
 #include "schema/canonical.h"
 #include "schema/certificate.capnp.h"
 #include "schema/scope.h"
@@ -15,14 +16,6 @@ namespace {
 
 constexpr char kCertificateContext[] = "aidsync certificate v1";
 constexpr size_t kMaxNameBytes = 200;
-
-std::string_view AsView(capnp::Data::Reader data) {
-  return {reinterpret_cast<const char*>(data.begin()), data.size()};
-}
-
-capnp::Data::Reader AsData(std::string_view bytes) {
-  return {reinterpret_cast<const capnp::byte*>(bytes.data()), bytes.size()};
-}
 
 // Names are shown in terminals and the status page; control characters there
 // could rewrite what an admin sees.
@@ -55,22 +48,14 @@ Status ValidateFields(const CertificateFields& fields) {
 std::string BuildBody(const CertificateFields& fields) {
   capnp::MallocMessageBuilder message;
   auto body = message.initRoot<wire::CertificateBody>();
-  body.setNodeKey(AsData(fields.node_key.view()));
+  body.setNodeKey(DataOf(fields.node_key.view()));
   body.setName(fields.name);
   body.setCode(fields.code);
   body.setRole(fields.role == Role::kHub ? wire::Role::HUB : wire::Role::STATION);
   body.setScope(fields.scope);
   body.setIssuedAtMs(fields.issued_at_ms);
-  body.setAuthority(AsData(fields.authority.view()));
+  body.setAuthority(DataOf(fields.authority.view()));
   return SerializeCanonical(body.asReader());
-}
-
-std::string BuildSigned(std::string_view body, const Signature& sig) {
-  capnp::MallocMessageBuilder message;
-  auto signed_cert = message.initRoot<wire::SignedCertificate>();
-  signed_cert.setBody(AsData(body));
-  signed_cert.setSignature(capnp::Data::Reader(sig.data(), sig.size()));
-  return SerializeCanonical(signed_cert.asReader());
 }
 
 capnp::ReaderOptions ReaderOptionsFrom(const CertificateParseOptions& options) {
@@ -80,43 +65,14 @@ capnp::ReaderOptions ReaderOptionsFrom(const CertificateParseOptions& options) {
   return reader_options;
 }
 
-struct SignedParts {
-  std::string body;
-  Signature signature{};
-};
-
-// Reads the outer SignedCertificate. It is not covered by the signature, so it
-// must be canonical and fill the buffer exactly: otherwise padding or trailing
-// bytes could be changed without any check noticing.
-Result<SignedParts> ReadSigned(std::string_view bytes, const CertificateParseOptions& options) {
-  ASSIGN_OR_RETURN(auto message, CanonicalMessage::Parse(bytes, ReaderOptionsFrom(options), "certificate"));
-  auto root = message->Root<wire::SignedCertificate>();
-  if (root.getSignature().size() != kSignatureBytes) {
-    return Status::Corruption("certificate signature is " +
-                              std::to_string(root.getSignature().size()) + " bytes, not 64");
-  }
-  SignedParts parts;
-  parts.body = std::string(AsView(root.getBody()));
-  std::memcpy(parts.signature.data(), root.getSignature().begin(), kSignatureBytes);
-  return parts;
-}
-
-Result<PublicKey> ReadKey(capnp::Data::Reader data, const char* what) {
-  if (data.size() != kPublicKeyBytes) {
-    return Status::Corruption(std::string(what) + " is " + std::to_string(data.size()) +
-                              " bytes, not 32");
-  }
-  return PublicKey::FromBytes(AsView(data));
-}
-
 Result<CertificateFields> ReadBody(std::string_view body_bytes,
                                    const CertificateParseOptions& options) {
   ASSIGN_OR_RETURN(auto message,
                    CanonicalMessage::Parse(body_bytes, ReaderOptionsFrom(options), "certificate body"));
   auto body = message->Root<wire::CertificateBody>();
   CertificateFields fields;
-  ASSIGN_OR_RETURN(fields.node_key, ReadKey(body.getNodeKey(), "node key"));
-  ASSIGN_OR_RETURN(fields.authority, ReadKey(body.getAuthority(), "authority key"));
+  ASSIGN_OR_RETURN(fields.node_key, signed_body::ReadKey(body.getNodeKey(), "node key"));
+  ASSIGN_OR_RETURN(fields.authority, signed_body::ReadKey(body.getAuthority(), "authority key"));
   fields.name = body.getName();
   fields.code = body.getCode();
   fields.scope = body.getScope();
@@ -137,7 +93,8 @@ Result<CertificateFields> ReadBody(std::string_view body_bytes,
 // Everything Parse checks except the size limit; may throw kj::Exception.
 Status ParseChecked(std::string_view bytes, const PublicKey& authority,
                     const CertificateParseOptions& options, CertificateFields& fields) {
-  ASSIGN_OR_RETURN(SignedParts parts, ReadSigned(bytes, options));
+  ASSIGN_OR_RETURN(signed_body::Parts parts,
+                   signed_body::Read<wire::SignedCertificate>(bytes, ReaderOptionsFrom(options), "certificate"));
   ASSIGN_OR_RETURN(fields, ReadBody(parts.body, options));
   Status valid = ValidateFields(fields);
   if (!valid.ok())
@@ -175,7 +132,7 @@ Result<Certificate> Certificate::Issue(const CertificateFields& fields,
   cert.fields_.authority = authority.public_key();
   std::string body = BuildBody(cert.fields_);
   Signature sig = authority.SignDigest(ComputeDigest(kCertificateContext, body));
-  cert.bytes_ = BuildSigned(body, sig);
+  cert.bytes_ = signed_body::Build<wire::SignedCertificate>(body, sig);
   return cert;
 }
 
@@ -199,8 +156,8 @@ Result<Certificate> Certificate::Parse(std::string_view bytes, const PublicKey& 
 std::string EncodeEnrolment(const Enrolment& enrolment) {
   capnp::MallocMessageBuilder message;
   auto file = message.initRoot<wire::EnrolmentFile>();
-  file.setCertificate(AsData(enrolment.certificate));
-  file.setIssuer(AsData(enrolment.hub_certificate));
+  file.setCertificate(DataOf(enrolment.certificate));
+  file.setIssuer(DataOf(enrolment.hub_certificate));
   return SerializeCanonical(file.asReader());
 }
 
@@ -214,8 +171,8 @@ Result<Enrolment> DecodeEnrolment(std::string_view bytes) {
   try {
     auto file = message->Root<wire::EnrolmentFile>();
     Enrolment out;
-    out.certificate = std::string(AsView(file.getCertificate()));
-    out.hub_certificate = std::string(AsView(file.getIssuer()));
+    out.certificate = std::string(DataView(file.getCertificate()));
+    out.hub_certificate = std::string(DataView(file.getIssuer()));
     return out;
   } catch (const kj::Exception& e) {
     return Status::Corruption(std::string("enrolment file is malformed: ") + e.getDescription().cStr());

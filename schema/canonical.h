@@ -21,6 +21,14 @@
 
 namespace aidsync {
 
+// Views of Cap'n Proto Data as bytes and back; neither copies.
+inline std::string_view DataView(capnp::Data::Reader data) {
+  return {reinterpret_cast<const char*>(data.begin()), data.size()};
+}
+inline capnp::Data::Reader DataOf(std::string_view bytes) {
+  return {reinterpret_cast<const capnp::byte*>(bytes.data()), bytes.size()};
+}
+
 // Serializes a struct reader canonically as a flat one-segment message.
 template <typename StructReader>
 std::string SerializeCanonical(StructReader root) {

@@ -29,3 +29,15 @@ struct EnrolmentFile {
   certificate @0 :Data;   # the station's SignedCertificate
   issuer @1 :Data;        # the hub's own SignedCertificate: the station learns the hub's key
 }
+
+# What `aidsync invite` prints, base64url-encoded after the prefix "aidsync-invite-".
+# Everything `aidsync join` needs to reach the hub and prove it was invited.
+# The certificate's name, code and scope are NOT here: the hub takes them
+# from the invite it stored, so editing a token gains nothing.
+struct InviteToken {
+  address @0 :Text;        # the hub's sync endpoint, tcp://HOST:PORT
+  hubKey @1 :Data;         # 32-byte ed25519 key of the hub (its Curve key is derived from it)
+  authority @2 :Data;      # 32-byte ed25519 key of the county authority
+  secret @3 :Data;         # 32 random bytes; the hub stores only Digest("aidsync invite id", secret)
+  expiresAtMs @4 :Int64;   # Unix milliseconds; the hub refuses the token after this
+}

@@ -27,6 +27,8 @@ struct SyncMessage {
     push @4 :Push;              # client -> server
     batch @5 :Batch;            # server -> client
     refused @6 :Refused;        # either way; ends the session
+    join @7 :Join;              # client -> server, first: enrolment with an invite token
+    enrolled @8 :Enrolled;      # server -> client: the answer to join
   }
 }
 
@@ -34,6 +36,7 @@ struct Hello {
   certificate @0 :Data;     # the client's SignedCertificate
   wallMs @1 :Int64;         # the client's wall clock (for clock offsets)
   digest @2 :Data;          # HeadsDigest of the client's chains the server may see (empty: unknown)
+  revocationsDigest @3 :Data;  # digest of the revocation ids the client holds (announces its list)
 }
 
 struct Welcome {
@@ -41,6 +44,8 @@ struct Welcome {
   wallMs @1 :Int64;
   upToDate @2 :Bool;        # digests agree: nothing to exchange, the session is over
   heads @3 :List(ChainHead);# otherwise: the server's chains the client may see
+  revocationsDigest @4 :Data;  # digest of the revocation ids the server holds
+  revocations @5 :List(Data);  # every SignedRevocation the server holds, when the digests differ
 }
 
 struct Push {
@@ -48,6 +53,7 @@ struct Push {
   certificates @1 :List(Data);    # certificates of authors in `changesets` the server may lack
   changesets @2 :List(Data);      # SignedChangeset envelopes, each chain in order
   more @3 :Bool;                  # the client has more to send
+  revocations @4 :List(Data);     # first push only: the client's revocations, when the digests differed
 }
 
 struct Batch {
@@ -61,4 +67,16 @@ struct Batch {
 struct Refused {
   reason @0 :Text;                # a stable key, e.g. "protocol_version", "certificate"
   detail @1 :Text;
+}
+
+struct Join {
+  secret @0 :Data;          # the invite token's 32-byte secret (the channel is CurveZMQ to the hub's key)
+  nodeKey @1 :Data;         # the joining node's 32-byte ed25519 key; the connection's Curve key derives from it
+  signature @2 :Data;       # 64-byte ed25519 by nodeKey over BLAKE2b-256("aidsync join v1" 0x00 secret nodeKey)
+}
+
+struct Enrolled {
+  certificate @0 :Data;     # the new station's SignedCertificate, issued from the stored invite
+  hubCertificate @1 :Data;  # the hub's own SignedCertificate
+  revocations @2 :List(Data);  # every SignedRevocation the hub holds
 }

@@ -56,6 +56,20 @@ Result<std::vector<ChainHead>> ReadHeads(capnp::List<wire::ChainHead>::Reader in
   return heads;
 }
 
+Result<std::vector<std::string>> ReadRevocations(capnp::List<capnp::Data>::Reader in, const ProtocolLimits& limits) {
+  if (in.size() > limits.max_revocations) return Status::Corruption("too many revocations in one message");
+  std::vector<std::string> out;
+  out.reserve(in.size());
+  for (auto d : in) out.emplace_back(View(d));
+  return out;
+}
+
+Result<std::optional<Digest>> ReadOptionalDigest(capnp::Data::Reader d) {
+  if (d.size() == 0) return std::optional<Digest>();
+  ASSIGN_OR_RETURN(Digest digest, Digest::FromBytes(View(d)));
+  return std::optional<Digest>(digest);
+}
+
 std::vector<std::string> ReadBlobs(capnp::List<capnp::Data>::Reader in) {
   std::vector<std::string> out;
   out.reserve(in.size());
@@ -70,6 +84,7 @@ struct Encoder {
     b.setCertificate(Bytes(h.certificate));
     b.setWallMs(h.wall_ms);
     if (h.digest) b.setDigest(Bytes(h.digest->view()));
+    if (h.revocations_digest) b.setRevocationsDigest(Bytes(h.revocations_digest->view()));
   }
   void operator()(const WelcomeMsg& w) {
     auto b = m.initWelcome();
@@ -77,6 +92,8 @@ struct Encoder {
     b.setWallMs(w.wall_ms);
     b.setUpToDate(w.up_to_date);
     FillHeads(w.heads, b.initHeads(w.heads.size()));
+    if (w.revocations_digest) b.setRevocationsDigest(Bytes(w.revocations_digest->view()));
+    if (!w.revocations.empty()) FillBlobs(w.revocations, b.initRevocations(w.revocations.size()));
   }
   void operator()(const PushMsg& p) {
     auto b = m.initPush();
@@ -84,6 +101,7 @@ struct Encoder {
     FillBlobs(p.certificates, b.initCertificates(p.certificates.size()));
     FillBlobs(p.changesets, b.initChangesets(p.changesets.size()));
     b.setMore(p.more);
+    if (!p.revocations.empty()) FillBlobs(p.revocations, b.initRevocations(p.revocations.size()));
   }
   void operator()(const BatchMsg& p) {
     auto b = m.initBatch();
@@ -98,6 +116,18 @@ struct Encoder {
     b.setReason(r.reason);
     b.setDetail(r.detail);
   }
+  void operator()(const JoinMsg& j) {
+    auto b = m.initJoin();
+    b.setSecret(Bytes(j.secret.view()));
+    b.setNodeKey(Bytes(j.node_key.view()));
+    b.setSignature(kj::arrayPtr(j.signature.data(), j.signature.size()));
+  }
+  void operator()(const EnrolledMsg& e) {
+    auto b = m.initEnrolled();
+    b.setCertificate(Bytes(e.certificate));
+    b.setHubCertificate(Bytes(e.hub_certificate));
+    FillBlobs(e.revocations, b.initRevocations(e.revocations.size()));
+  }
 };
 
 Result<SyncMsg> ReadMessage(wire::SyncMessage::Reader m, const ProtocolLimits& limits) {
@@ -110,18 +140,18 @@ Result<SyncMsg> ReadMessage(wire::SyncMessage::Reader m, const ProtocolLimits& l
   switch (m.which()) {
     case wire::SyncMessage::HELLO: {
       auto h = m.getHello();
-      HelloMsg out{std::string(View(h.getCertificate())), h.getWallMs(), std::nullopt};
-      if (h.getDigest().size() > 0) {
-        ASSIGN_OR_RETURN(Digest d, Digest::FromBytes(View(h.getDigest())));
-        out.digest = d;
-      }
+      HelloMsg out{std::string(View(h.getCertificate())), h.getWallMs(), std::nullopt, std::nullopt};
+      ASSIGN_OR_RETURN(out.digest, ReadOptionalDigest(h.getDigest()));
+      ASSIGN_OR_RETURN(out.revocations_digest, ReadOptionalDigest(h.getRevocationsDigest()));
       msg.body = std::move(out);
       break;
     }
     case wire::SyncMessage::WELCOME: {
       auto w = m.getWelcome();
-      WelcomeMsg out{std::string(View(w.getCertificate())), w.getWallMs(), w.getUpToDate(), {}};
+      WelcomeMsg out{std::string(View(w.getCertificate())), w.getWallMs(), w.getUpToDate(), {}, {}, {}};
       ASSIGN_OR_RETURN(out.heads, ReadHeads(w.getHeads(), limits));
+      ASSIGN_OR_RETURN(out.revocations_digest, ReadOptionalDigest(w.getRevocationsDigest()));
+      ASSIGN_OR_RETURN(out.revocations, ReadRevocations(w.getRevocations(), limits));
       msg.body = std::move(out);
       break;
     }
@@ -133,6 +163,7 @@ Result<SyncMsg> ReadMessage(wire::SyncMessage::Reader m, const ProtocolLimits& l
       out.certificates = ReadBlobs(p.getCertificates());
       out.changesets = ReadBlobs(p.getChangesets());
       out.more = p.getMore();
+      ASSIGN_OR_RETURN(out.revocations, ReadRevocations(p.getRevocations(), limits));
       msg.body = std::move(out);
       break;
     }
@@ -146,6 +177,24 @@ Result<SyncMsg> ReadMessage(wire::SyncMessage::Reader m, const ProtocolLimits& l
     case wire::SyncMessage::REFUSED: {
       auto r = m.getRefused();
       msg.body = RefusedMsg{r.getReason(), r.getDetail()};
+      break;
+    }
+    case wire::SyncMessage::JOIN: {
+      auto j = m.getJoin();
+      JoinMsg out;
+      if (j.getSecret().size() != out.secret.bytes.size()) return Status::Corruption("join secret is not 32 bytes");
+      std::memcpy(out.secret.bytes.data(), j.getSecret().begin(), out.secret.bytes.size());
+      ASSIGN_OR_RETURN(out.node_key, PublicKey::FromBytes(View(j.getNodeKey())));
+      if (j.getSignature().size() != out.signature.size()) return Status::Corruption("join signature is not 64 bytes");
+      std::memcpy(out.signature.data(), j.getSignature().begin(), out.signature.size());
+      msg.body = std::move(out);
+      break;
+    }
+    case wire::SyncMessage::ENROLLED: {
+      auto e = m.getEnrolled();
+      EnrolledMsg out{std::string(View(e.getCertificate())), std::string(View(e.getHubCertificate())), {}};
+      ASSIGN_OR_RETURN(out.revocations, ReadRevocations(e.getRevocations(), limits));
+      msg.body = std::move(out);
       break;
     }
     default:

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "crypto/invite.h"
 #include "sync/chain_head.h"
 
 namespace aidsync {
@@ -29,18 +30,25 @@ struct ProtocolLimits {
   // Chain heads in one message: far above any county (278 stations x a few
   // chains each), low enough that the heads list cannot be a memory weapon.
   size_t max_heads = 200000;
+  // Revocations in one message: a county revokes a handful of keys a year;
+  // the cap keeps a hostile list from costing a signature check per entry
+  // without end.
+  size_t max_revocations = 10000;
 };
 
 struct HelloMsg {
   std::string certificate;
   int64_t wall_ms = 0;
   std::optional<Digest> digest;
+  std::optional<Digest> revocations_digest;
 };
 struct WelcomeMsg {
   std::string certificate;
   int64_t wall_ms = 0;
   bool up_to_date = false;
   std::vector<ChainHead> heads;
+  std::optional<Digest> revocations_digest;
+  std::vector<std::string> revocations;
 };
 struct PushMsg {
   bool has_heads = false;            // the first push of a session carries heads
@@ -48,6 +56,7 @@ struct PushMsg {
   std::vector<std::string> certificates;
   std::vector<std::string> changesets;
   bool more = false;
+  std::vector<std::string> revocations;
 };
 struct BatchMsg {
   std::vector<std::string> certificates;
@@ -61,10 +70,21 @@ struct RefusedMsg {
   std::string detail;
 };
 
+struct JoinMsg {
+  InviteSecret secret;
+  PublicKey node_key;
+  Signature signature{};
+};
+struct EnrolledMsg {
+  std::string certificate;
+  std::string hub_certificate;
+  std::vector<std::string> revocations;
+};
+
 struct SyncMsg {
   uint32_t version = kProtocolVersion;
   uint64_t session = 0;
-  std::variant<HelloMsg, WelcomeMsg, PushMsg, BatchMsg, RefusedMsg> body;
+  std::variant<HelloMsg, WelcomeMsg, PushMsg, BatchMsg, RefusedMsg, JoinMsg, EnrolledMsg> body;
 };
 
 std::string EncodeMessage(const SyncMsg& msg);

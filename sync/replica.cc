@@ -153,7 +153,9 @@ Result<ReplicaStatus> Replica::GetStatus() {
                         &s.conflicts_open));
 
   ASSIGN_OR_RETURN(Statement forks, db_->Prepare(
-      "SELECT DISTINCT author, scope, class, seq FROM aidsync_forks ORDER BY author, scope, class, seq"));
+      "SELECT DISTINCT author, scope, class, seq FROM aidsync_forks "
+      // A revoked key's fork alarm has been answered (DESIGN 4).
+      "WHERE author NOT IN (SELECT node_key FROM aidsync_revocations) ORDER BY author, scope, class, seq"));
   while (true) {
     ASSIGN_OR_RETURN(bool row, forks.Step());
     if (!row) break;
@@ -251,7 +253,10 @@ Result<std::vector<std::string>> Replica::CertificatesVisibleTo(const std::strin
 }
 
 Status Replica::Rebuild(const std::function<void(int64_t done, int64_t total)>& progress) {
-  ASSIGN_OR_RETURN(auto tx, Transaction::Begin(*db_));
+  return InWriteTransaction([&] { return RebuildInTransaction(progress); });
+}
+
+Status Replica::RebuildInTransaction(const std::function<void(int64_t done, int64_t total)>& progress) {
   int64_t total = 0, done = 0;
   {
     auto count = db_->Cached("SELECT count(*) FROM aidsync_log");
@@ -308,7 +313,7 @@ Status Replica::Rebuild(const std::function<void(int64_t done, int64_t total)>& 
     }
     if (progress) progress(done, total);
   }
-  return tx->Commit();
+  return Status::OK();
 }
 
 }  // namespace aidsync

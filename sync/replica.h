@@ -24,6 +24,8 @@
 #include "base/env.h"
 #include "base/status.h"
 #include "crypto/certificate.h"
+#include "crypto/invite.h"
+#include "crypto/revocation.h"
 #include "crypto/keys.h"
 #include "schema/legal_aid.h"
 #include "sync/chain_head.h"
@@ -59,6 +61,14 @@ struct NodeConfig {
   std::string scope;
   Role role = Role::kStation;
   PublicKey authority;
+};
+
+// What an invite enrols: the hub issues the certificate from this, never
+// from anything the joiner sends.
+struct InviteSpec {
+  std::string name;
+  std::string code;
+  std::string scope;
 };
 
 // One row: (column, value) pairs, `id` and `scope` first, then the schema's
@@ -169,6 +179,41 @@ class Replica {
   Result<std::optional<Certificate>> HubCertificate();
   // The trusted certificate of `key`, if any.
   Result<std::optional<Certificate>> CertificateByKey(const PublicKey& key);
+
+  // ---- revocation (replica_revocations.cc) ----------------------------------
+  // Verifies a revocation against the authority and stores it: from now on
+  // the key's changesets past its chain limits are refused, and any this node
+  // applied earlier leave the log for the rejected store (the tables are
+  // rebuilt without them). Returns true if it was new. Corruption /
+  // BadSignature / Unauthorized for a revocation that does not verify.
+  Result<bool> AddRevocation(std::string_view bytes);
+  // The stored revocation of `key`, if any.
+  Result<std::optional<Revocation>> RevocationOf(const PublicKey& key);
+  // Whether a connection's Curve key belongs to a revoked node (for ZAP).
+  Result<bool> IsRevokedCurveKey(std::string_view curve_key);
+  // Every stored revocation (signed bytes), ordered by id.
+  Result<std::vector<std::string>> Revocations();
+  // Digest of the revocation ids this node holds, announced in hello so two
+  // nodes that hold different lists exchange them first.
+  Result<Digest> RevocationsDigest();
+  // On the hub: revokes `key`, keeping valid what the hub holds of each of
+  // its chains. Unauthorized on a station; NotFound for a key never
+  // enrolled; AlreadyExists if already revoked.
+  Result<Revocation> Revoke(const PublicKey& key, const std::string& reason, const SigningKey& authority);
+
+  // ---- network enrolment (replica_invites.cc) -------------------------------
+  // On the hub: stores an invite for `spec` under InviteId(secret), valid
+  // until expires_at_ms. InvalidArgument for bad fields or a scope outside
+  // the county; AlreadyExists for a station code already enrolled.
+  Status CreateInvite(const InviteSpec& spec, const InviteSecret& secret, int64_t expires_at_ms,
+                      const SigningKey& authority);
+  // On the hub: consumes the invite of `secret` for `node_key` in one
+  // transaction, issuing and recording the station's certificate. The same
+  // key redeeming again gets its certificate again (a lost reply); any other
+  // use fails with *reason set to a stable key ("invite_unknown",
+  // "invite_used", "invite_expired", "invite_refused") and changes nothing.
+  Result<Certificate> RedeemInvite(const InviteSecret& secret, const PublicKey& node_key, const SigningKey& authority,
+                                   const char** reason);
 
   // ---- local writes --------------------------------------------------------
   // Starts a local transaction (BEGIN IMMEDIATE). Unauthorized if this node
@@ -282,6 +327,15 @@ class Replica {
   // Whether the author may have written `content`; on refusal *reason is the
   // stable reason key to count it under.
   Status CheckAuthority(const ChangesetContent& content, const char** reason);
+  // Unauthorized if the author is revoked and `content` is past its limit.
+  Status CheckNotRevoked(const ChangesetContent& content);
+  // Moves a newly revoked key's changesets past its limits out of the log
+  // (and out of the held store) into the rejected store, then rebuilds.
+  // Inside a transaction.
+  Status TakeBackRevoked(const Revocation& revocation);
+  Status RebuildInTransaction(const std::function<void(int64_t done, int64_t total)>& progress);
+  // RecordStation's work inside the caller's local transaction.
+  Status RecordStationIn(LocalTransaction& tx, const Certificate& cert);
   Status RecordForks(const ChangesetContent& content, const Digest& id);
   Status ForgetRejection(const Digest& id);
   // Folds a newly logged changeset into its chain's head. Inside a transaction.

@@ -16,6 +16,7 @@ constexpr const char* kOutOfScope = "out_of_scope";
 constexpr const char* kUnauthorizedTable = "unauthorized_table";
 constexpr const char* kBrokenChain = "broken_chain";
 constexpr const char* kNotForThisNode = "not_for_this_node";
+constexpr const char* kRevokedAuthor = "revoked_author";
 
 const char* ReasonFor(const Status& st) {
   switch (st.code()) {
@@ -145,6 +146,8 @@ Status Replica::CheckAuthority(const ChangesetContent& content, const char** rea
   if (!cert)
     return Status::Unauthorized("author " + content.author.Hex().substr(0, 16) + " has no certificate here");
   const CertificateFields& f = cert->fields();
+  *reason = kRevokedAuthor;
+  RETURN_IF_ERROR(CheckNotRevoked(content));
   *reason = kOutOfScope;
   if (!ScopeContains(f.scope, content.scope))
     return Status::Unauthorized(f.name + " (scope " + f.scope + ") wrote outside its jurisdiction, in " +

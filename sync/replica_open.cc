@@ -59,7 +59,21 @@ CREATE TABLE IF NOT EXISTS aidsync_peers(
   last_seen INTEGER NOT NULL, last_sync INTEGER NOT NULL, pending_out INTEGER NOT NULL,
   pending_in INTEGER NOT NULL, clock_offset_ms INTEGER NOT NULL, last_error TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS aidsync_notice_counters(year INTEGER PRIMARY KEY, last INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS aidsync_revocations(
+  node_key BLOB PRIMARY KEY, curve_key BLOB NOT NULL, id BLOB NOT NULL,
+  revoked_at INTEGER NOT NULL, bytes BLOB NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS aidsync_revocations_curve ON aidsync_revocations(curve_key);
+CREATE TABLE IF NOT EXISTS aidsync_revoked_chains(
+  node_key BLOB NOT NULL, scope TEXT NOT NULL, class INTEGER NOT NULL, last_seq INTEGER NOT NULL,
+  PRIMARY KEY(node_key, scope, class)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS aidsync_invites(
+  id BLOB PRIMARY KEY, name TEXT NOT NULL, code TEXT NOT NULL, scope TEXT NOT NULL,
+  created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, used_by BLOB, used_at INTEGER) WITHOUT ROWID;
 )sql";
+
+// Bumped whenever kInternalSchema gains a table, so Upgrade adds it to
+// existing data dirs. 2: revocations and invites.
+constexpr int64_t kInternalSchemaVersion = 2;
 
 std::string DbPath(const std::string& dir) { return dir + "/replica.db"; }
 std::string KeyPath(const std::string& dir) { return dir + "/node.key"; }
@@ -202,6 +216,7 @@ Result<PublicKey> Replica::Create(const std::string& dir, const NodeConfig& conf
     RETURN_IF_ERROR(SetNodeValue(*db, "role", RoleName(config.role)));
     RETURN_IF_ERROR(SetNodeValue(*db, "authority", config.authority.Hex()));
     RETURN_IF_ERROR(SetNodeValue(*db, "schema_version", std::to_string(schema.version)));
+    RETURN_IF_ERROR(SetNodeValue(*db, "internal_version", std::to_string(kInternalSchemaVersion)));
     RETURN_IF_ERROR(tx->Commit());
   }
   if (config.role == Role::kHub) {
@@ -233,8 +248,13 @@ Result<PublicKey> Replica::Create(const std::string& dir, const NodeConfig& conf
 }
 
 Status Replica::RecordStation(const Certificate& cert) {
-  const CertificateFields& f = cert.fields();
   ASSIGN_OR_RETURN(auto tx, BeginLocal());
+  RETURN_IF_ERROR(RecordStationIn(*tx, cert));
+  return tx->Commit().status();
+}
+
+Status Replica::RecordStationIn(LocalTransaction& tx, const Certificate& cert) {
+  const CertificateFields& f = cert.fields();
   // One row per station code, at the county scope so it flows to every node.
   std::vector<std::pair<std::string, Value>> values = {
       {"code", Value::Text(f.code)},
@@ -249,11 +269,10 @@ Status Replica::RecordStation(const Certificate& cert) {
   std::optional<std::string> id;
   if (found) id = std::string(existing->ColumnText(0));
   existing->Reset();
-  RETURN_IF_ERROR(tx->PutValues("stations", id, found ? std::nullopt : std::optional(identity_.scope), values)
+  RETURN_IF_ERROR(tx.PutValues("stations", id, found ? std::nullopt : std::optional(identity_.scope), values)
                       .status());
   // In the same transaction as the stations row: both or neither.
-  RETURN_IF_ERROR(AddCertificate(cert.bytes()).status());
-  return tx->Commit().status();
+  return AddCertificate(cert.bytes()).status();
 }
 
 Result<std::unique_ptr<Replica>> Replica::Open(const std::string& dir, const Env& env,
@@ -279,7 +298,12 @@ Status Replica::Upgrade() {
   auto stmt = db_->Cached("SELECT value FROM aidsync_node WHERE key = 'schema_version'");
   ASSIGN_OR_RETURN(bool row, stmt->Step());
   int64_t stored = row ? std::stoll(std::string(stmt->ColumnText(0))) : 0;
-  if (stored >= schema_.version) return Status::OK();
+  stmt->Reset();
+  auto internal = db_->Cached("SELECT value FROM aidsync_node WHERE key = 'internal_version'");
+  ASSIGN_OR_RETURN(bool has_internal, internal->Step());
+  int64_t stored_internal = has_internal ? std::stoll(std::string(internal->ColumnText(0))) : 1;
+  internal->Reset();
+  if (stored >= schema_.version && stored_internal >= kInternalSchemaVersion) return Status::OK();
   {
     ASSIGN_OR_RETURN(auto tx, Transaction::Begin(*db_));
     RETURN_IF_ERROR(db_->Exec(kInternalSchema));
@@ -298,6 +322,7 @@ Status Replica::Upgrade() {
   if (incomplete_count > 0) RETURN_IF_ERROR(Rebuild());
   ASSIGN_OR_RETURN(auto tx, Transaction::Begin(*db_));
   RETURN_IF_ERROR(SetNodeValue(*db_, "schema_version", std::to_string(schema_.version)));
+  RETURN_IF_ERROR(SetNodeValue(*db_, "internal_version", std::to_string(kInternalSchemaVersion)));
   return tx->Commit();
 }
 
@@ -358,6 +383,11 @@ Result<std::unique_ptr<LocalTransaction>> Replica::BeginLocal() {
     return Status::Unauthorized("this node has no certificate yet: run `aidsync install-cert FILE` or "
                                 "`aidsync join TOKEN` first");
   ASSIGN_OR_RETURN(auto tx, Transaction::Begin(*db_));
+  // A revoked node's writes would be refused everywhere: say so now.
+  ASSIGN_OR_RETURN(std::optional<Revocation> revoked, RevocationOf(identity_.key));
+  if (revoked)
+    return Status::Unauthorized("the county revoked this node's key (" + revoked->fields().reason +
+                                "); it can no longer write: re-enrol the machine under a new key");
   return std::unique_ptr<LocalTransaction>(new LocalTransaction(*this, std::move(tx)));
 }
 

@@ -763,7 +763,7 @@ TEST_CASE("net: bad input at a serving node is refused, counted and survived", "
     (void)dealer.recv(m, zmq::recv_flags::none);
     auto msg = aidsync::DecodeMessage(std::string_view(static_cast<const char*>(m.data()), m.size()));
     if (!msg.ok()) return std::nullopt;
-    return *msg;
+    return std::move(*msg);
   };
   auto refused_reason = [](const std::optional<aidsync::SyncMsg>& m) -> std::string {
     if (!m) return "(no reply)";

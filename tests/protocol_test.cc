@@ -45,7 +45,7 @@ SyncMsg RoundTrip(const SyncMsg& in) {
   CHECK(out->version == in.version);
   CHECK(out->session == in.session);
   CHECK(out->body.index() == in.body.index());
-  return *out;
+  return std::move(*out);
 }
 
 std::vector<ChainHead> SomeHeads() {
