@@ -30,7 +30,8 @@ Status RunSync(Context& ctx, const SyncArgs& a) {
   zmq::context_t context;
   uint64_t session_id = std::random_device{}() | (static_cast<uint64_t>(std::random_device{}()) << 32);
   SyncClient client(*replica, cert, peer.endpoint, session_id);
-  Status st = RunClientSession(context, peer.endpoint, client,
+  ASSIGN_OR_RETURN(CurveClientKeys keys, CurveClientKeys::For(replica->identity_key(), cert.fields().node_key));
+  Status st = RunClientSession(context, peer.endpoint, keys, client,
                                std::chrono::milliseconds(static_cast<int64_t>(a.timeout_s * 1000)), g_stop);
   if (!st.ok()) {
     if (st.message().find("in time") != std::string::npos)

@@ -110,9 +110,11 @@ void PeerLoop(const DaemonConfig& config, const PeerSpec& peer, zmq::context_t& 
     }
     uint64_t session_id = jitter();
     SyncClient client(**replica, *cert, peer.endpoint, session_id);
+    auto keys = CurveClientKeys::For((*replica)->identity_key(), cert->fields().node_key);
     auto start = Clock::now();
-    Status st = RunClientSession(context, peer.endpoint, client, std::chrono::milliseconds(config.reply_timeout_ms),
-                                 stop);
+    Status st = keys.ok() ? RunClientSession(context, peer.endpoint, *keys, client,
+                                             std::chrono::milliseconds(config.reply_timeout_ms), stop)
+                          : keys.status();
     if (stop.load()) break;
     const SessionStats& s = client.stats();
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
@@ -182,7 +184,7 @@ Status RunDaemon(const DaemonConfig& config, std::atomic<bool>& stop) {
   zmq::context_t context;
   std::unique_ptr<SyncListener> listener;
   if (config.listen) {
-    ASSIGN_OR_RETURN(listener, SyncListener::Bind(context, *config.listen));
+    ASSIGN_OR_RETURN(listener, SyncListener::Bind(context, *config.listen, replica->identity_key()));
     Log("serve: " + replica->identity().name + " (" + replica->identity().code + ") listening on " +
         listener->endpoint());
   }

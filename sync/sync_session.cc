@@ -41,6 +41,19 @@ PeerRecord PeerFor(Replica& replica, const CertificateFields& cert) {
 
 }  // namespace
 
+Status AbsorbRevocations(Replica& replica, const std::vector<std::string>& revocations) {
+  for (const auto& bytes : revocations) {
+    auto added = replica.AddRevocation(bytes);
+    if (added.ok()) continue;
+    const Status::Code code = added.status().code();
+    if (code != Status::Code::kCorruption && code != Status::Code::kBadSignature &&
+        code != Status::Code::kUnauthorized && code != Status::Code::kInvalidArgument)
+      return added.status();  // our own store failed: not the sender's fault
+    RETURN_IF_ERROR(replica.CountRejectedInput("bad_revocation"));
+  }
+  return Status::OK();
+}
+
 Status AbsorbBatch(Replica& replica, const std::vector<std::string>& certificates,
                    const std::vector<std::string>& changesets, ApplyReport* report) {
   for (const auto& cert : certificates) {
@@ -126,7 +139,8 @@ Result<std::string> SyncClient::Start() {
   ASSIGN_OR_RETURN(std::optional<Certificate> own, replica_.CertificateByKey(replica_.identity().key));
   if (!own) return Status::Unauthorized("this node has no certificate yet: enrol it first");
   ASSIGN_OR_RETURN(my_heads_, replica_.HeadsVisibleTo(server_.fields().scope));
-  HelloMsg hello{own->bytes(), Now(replica_), HeadsDigest(my_heads_)};
+  ASSIGN_OR_RETURN(my_revocations_, replica_.RevocationsDigest());
+  HelloMsg hello{own->bytes(), Now(replica_), HeadsDigest(my_heads_), my_revocations_};
   state_ = State::kAwaitWelcome;
   return Send(SyncMsg{kProtocolVersion, session_id_, std::move(hello)});
 }
@@ -187,6 +201,13 @@ Result<std::optional<std::string>> SyncClient::OnWelcome(const WelcomeMsg& welco
   if (!(cert.fields().node_key == server_.fields().node_key))
     return Status::Unauthorized("the node that answered is " + cert.fields().name + ", not " +
                                 server_.fields().name);
+  // Revocations first: they decide which of the changesets to come are valid,
+  // and whether this peer may be talked to at all.
+  RETURN_IF_ERROR(AbsorbRevocations(replica_, welcome.revocations));
+  ASSIGN_OR_RETURN(std::optional<Revocation> revoked, replica_.RevocationOf(cert.fields().node_key));
+  if (revoked)
+    return Status::Unauthorized(cert.fields().name + "'s key was revoked by the county; this node no longer syncs with it");
+  send_revocations_ = !welcome.revocations_digest || !(*welcome.revocations_digest == my_revocations_);
   peer_.clock_offset_ms = welcome.wall_ms - Now(replica_);
   if (welcome.up_to_date) {
     RETURN_IF_ERROR(Finish(""));
@@ -205,6 +226,9 @@ Result<std::string> SyncClient::NextPush(bool with_heads) {
   PushMsg push;
   push.has_heads = with_heads;
   if (with_heads) push.heads = my_heads_;
+  if (with_heads && send_revocations_) {
+    ASSIGN_OR_RETURN(push.revocations, replica_.Revocations());
+  }
   RETURN_IF_ERROR(outgoing_.Next(replica_, options_.batch_bytes, &push.changesets, &push.certificates, &push.more));
   stats_.changesets_sent += static_cast<int64_t>(push.changesets.size());
   return Send(SyncMsg{kProtocolVersion, session_id_, std::move(push)});
@@ -261,25 +285,54 @@ void SyncServer::Expire(int64_t idle_ms) {
   }
 }
 
-std::string SyncServer::Handle(const std::string& connection, std::string_view request) {
+bool SyncServer::AdmitCurveKey(std::string_view curve_key) {
+  auto revoked = replica_.IsRevokedCurveKey(curve_key);
+  // A store that cannot answer admits nobody: the client retries later.
+  if (revoked.ok() && !*revoked) return true;
+  (void)replica_.CountRejectedInput(revoked.ok() ? "revoked_key" : "server_error");
+  if (log_ && revoked.ok()) log_("refused a connection from a revoked key");
+  return false;
+}
+
+std::string SyncServer::Handle(const std::string& connection, const std::string& client_curve_key,
+                               std::string_view request) {
   auto msg = DecodeMessage(request, options_.limits);
   if (!msg.ok()) return Refuse(0, "malformed_message", msg.status().message());
   if (msg->version != kProtocolVersion)
     return Refuse(msg->session, "protocol_version",
                   "this node speaks protocol version " + std::to_string(kProtocolVersion));
-  if (auto* hello = std::get_if<HelloMsg>(&msg->body)) return OnHello(connection, msg->session, *hello);
+  if (auto* hello = std::get_if<HelloMsg>(&msg->body))
+    return OnHello(connection, client_curve_key, msg->session, *hello);
+  if (auto* join = std::get_if<JoinMsg>(&msg->body)) return OnJoin(client_curve_key, msg->session, *join);
   if (auto* push = std::get_if<PushMsg>(&msg->body)) return OnPush(connection, msg->session, *push);
   return Refuse(msg->session, "unexpected_message", "a server expects hello or push");
 }
 
-std::string SyncServer::OnHello(const std::string& connection, uint64_t session, const HelloMsg& hello) {
+// Whether `client_curve_key` (64 hex, from ZAP) is the Curve key of `node`.
+bool IsCurveKeyOf(const std::string& client_curve_key, const PublicKey& node) {
+  auto curve = DeriveCurvePublic(node);
+  if (!curve.ok()) return false;
+  return ToHex(std::string_view(reinterpret_cast<const char*>(curve->data()), curve->size())) == client_curve_key;
+}
+
+std::string SyncServer::OnHello(const std::string& connection, const std::string& client_curve_key,
+                                uint64_t session, const HelloMsg& hello) {
   auto cert = Certificate::Parse(hello.certificate, replica_.identity().authority);
   if (!cert.ok()) return Refuse(session, "bad_certificate", cert.status().message());
-  (void)replica_.AddCertificate(cert->bytes());
   const CertificateFields& f = cert->fields();
+  // The certificate must be that of the key the connection was made with:
+  // certificates are public, and presenting someone else's proves nothing.
+  if (!IsCurveKeyOf(client_curve_key, f.node_key))
+    return Refuse(session, "certificate_not_yours",
+                  "the certificate of " + f.name + " was presented over a connection made with another key");
+  auto revoked = replica_.RevocationOf(f.node_key);
+  if (revoked.ok() && revoked->has_value())
+    return Refuse(session, "revoked_key", f.name + "'s key was revoked by the county");
+  (void)replica_.AddCertificate(cert->bytes());
   auto heads = replica_.HeadsVisibleTo(f.scope);
   auto own = replica_.CertificateByKey(replica_.identity().key);
-  if (!heads.ok() || !own.ok() || !own->has_value())
+  auto revocations_digest = replica_.RevocationsDigest();
+  if (!heads.ok() || !own.ok() || !own->has_value() || !revocations_digest.ok() || !revoked.ok())
     return Refuse(session, "server_error", "this node cannot read its own store now; try again later");
 
   int64_t now = Now(replica_);
@@ -291,7 +344,14 @@ std::string SyncServer::OnHello(const std::string& connection, uint64_t session,
   WelcomeMsg welcome;
   welcome.certificate = (*own)->bytes();
   welcome.wall_ms = now;
-  welcome.up_to_date = hello.digest && *hello.digest == HeadsDigest(*heads);
+  welcome.revocations_digest = *revocations_digest;
+  const bool same_revocations = hello.revocations_digest && *hello.revocations_digest == *revocations_digest;
+  if (!same_revocations) {
+    auto all = replica_.Revocations();
+    if (!all.ok()) return Refuse(session, "server_error", "this node cannot read its own store now; try again later");
+    welcome.revocations = std::move(*all);
+  }
+  welcome.up_to_date = same_revocations && hello.digest && *hello.digest == HeadsDigest(*heads);
   if (welcome.up_to_date) {
     peer.last_sync_ms = now;
     peer.pending_in = 0;
@@ -330,6 +390,10 @@ std::string SyncServer::OnPush(const std::string& connection, uint64_t session, 
       (void)replica_.SavePeer(**peer);
     }
   }
+  if (push.has_heads) {
+    Status revocations = AbsorbRevocations(replica_, push.revocations);
+    if (!revocations.ok()) return Refuse(session, "server_error", revocations.message());
+  }
   ApplyReport report;
   Status absorbed = AbsorbBatch(replica_, push.certificates, push.changesets, &report);
   if (!absorbed.ok()) return Refuse(session, "server_error", absorbed.message());
@@ -361,6 +425,63 @@ std::string SyncServer::OnPush(const std::string& connection, uint64_t session, 
     sessions_.erase(it);
   }
   return EncodeMessage(SyncMsg{kProtocolVersion, session, std::move(batch)});
+}
+
+std::string SyncServer::OnJoin(const std::string& client_curve_key, uint64_t session, const JoinMsg& join) {
+  if (replica_.identity().role != Role::kHub)
+    return Refuse(session, "not_the_hub", "only the county hub enrols stations");
+  if (!IsCurveKeyOf(client_curve_key, join.node_key))
+    return Refuse(session, "join_key_mismatch", "the join names a key other than the connection's");
+  if (!VerifyDigestSignature(join.node_key, JoinProofDigest(join.secret, join.node_key), join.signature))
+    return Refuse(session, "bad_signature", "the join is not signed by the key it names");
+  auto authority = SigningKey::Load(AuthorityKeyPath(replica_.dir()));
+  if (!authority.ok()) return Refuse(session, "server_error", "the hub cannot read its authority key now");
+  const char* reason = nullptr;
+  auto cert = replica_.RedeemInvite(join.secret, join.node_key, *authority, &reason);
+  if (!cert.ok()) {
+    const Status::Code code = cert.status().code();
+    if (reason == nullptr || code == Status::Code::kIOError || code == Status::Code::kBusy ||
+        code == Status::Code::kCorruption)
+      return Refuse(session, "server_error", "the hub cannot enrol now: " + cert.status().message());
+    if (log_) log_("refused a join: " + std::string(reason));
+    return Refuse(session, reason, cert.status().message());
+  }
+  auto own = replica_.CertificateByKey(replica_.identity().key);
+  auto revocations = replica_.Revocations();
+  if (!own.ok() || !own->has_value() || !revocations.ok())
+    return Refuse(session, "server_error", "this node cannot read its own store now; try again later");
+  if (log_) log_("enrolled " + cert->fields().code + " " + cert->fields().name + " (scope " + cert->fields().scope + ")");
+  new_data_ = true;  // its stations row goes to the other peers
+  return EncodeMessage(
+      SyncMsg{kProtocolVersion, session, EnrolledMsg{cert->bytes(), (*own)->bytes(), std::move(*revocations)}});
+}
+
+// ---- JoinClient --------------------------------------------------------------
+
+Result<std::string> JoinClient::Start() {
+  JoinMsg join;
+  join.secret.bytes = token_.secret.bytes;
+  join.node_key = key_.public_key();
+  join.signature = key_.SignDigest(JoinProofDigest(token_.secret, join.node_key));
+  return EncodeMessage(SyncMsg{kProtocolVersion, session_id_, std::move(join)});
+}
+
+Result<std::optional<std::string>> JoinClient::OnReply(std::string_view reply) {
+  ASSIGN_OR_RETURN(SyncMsg msg, DecodeMessage(reply));
+  if (msg.version != kProtocolVersion)
+    return Status::Unavailable("the hub speaks protocol version " + std::to_string(msg.version));
+  if (auto* refused = std::get_if<RefusedMsg>(&msg.body))
+    return Status::Unauthorized("the hub refused to enrol this node: " + refused->detail + " (" + refused->reason + ")");
+  auto* enrolled = std::get_if<EnrolledMsg>(&msg.body);
+  if (enrolled == nullptr || msg.session != session_id_) return Status::Corruption("the hub sent an unexpected reply");
+  ASSIGN_OR_RETURN(Certificate mine, Certificate::Parse(enrolled->certificate, token_.authority));
+  if (!(mine.fields().node_key == key_.public_key()))
+    return Status::Unauthorized("the hub sent a certificate for another key");
+  ASSIGN_OR_RETURN(Certificate hub, Certificate::Parse(enrolled->hub_certificate, token_.authority));
+  if (!(hub.fields().node_key == token_.hub_key) || hub.fields().role != Role::kHub)
+    return Status::Unauthorized("the hub's certificate does not match the token");
+  enrolled_ = std::move(*enrolled);
+  return std::optional<std::string>();
 }
 
 }  // namespace aidsync

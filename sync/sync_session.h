@@ -70,7 +70,20 @@ class OutgoingStream {
   std::set<PublicKey> certified_;
 };
 
-class SyncClient {
+// One client conversation over the transport: a SyncClient session, or the
+// one request of `join`.
+class ClientExchange {
+ public:
+  virtual ~ClientExchange() = default;
+  // The first request.
+  virtual Result<std::string> Start() = 0;
+  // The next request, or nullopt when the exchange is complete.
+  virtual Result<std::optional<std::string>> OnReply(std::string_view reply) = 0;
+  // The transport failed (timeout, lost connection, refused handshake).
+  virtual void RecordFailure(const std::string& error) = 0;
+};
+
+class SyncClient : public ClientExchange {
  public:
   // `server` is the certificate of the node we expect to answer (the hub's
   // from enrolment, or another station's from the `stations` table);
@@ -79,16 +92,16 @@ class SyncClient {
              SyncOptions options = {});
 
   // The first request (Hello).
-  Result<std::string> Start();
+  Result<std::string> Start() override;
 
   // Handles one reply. Returns the next request, or nullopt when the session
   // is complete (both sides up to date). Fails when the server refused the
   // session, sent something malformed, or the local store failed; the
   // failure is also recorded in the peer status.
-  Result<std::optional<std::string>> OnReply(std::string_view reply);
+  Result<std::optional<std::string>> OnReply(std::string_view reply) override;
 
   // Records `error` as the peer's last error (a timeout seen by the transport).
-  void RecordFailure(const std::string& error);
+  void RecordFailure(const std::string& error) override;
 
   const SessionStats& stats() const { return stats_; }
   bool complete() const { return complete_; }
@@ -110,6 +123,8 @@ class SyncClient {
   PeerRecord peer_;
   OutgoingStream outgoing_;
   std::vector<ChainHead> my_heads_;
+  Digest my_revocations_;  // as announced in Hello
+  bool send_revocations_ = false;  // the server's list differs: send ours in the first push
   enum class State { kStart, kAwaitWelcome, kExchanging, kDone } state_ = State::kStart;
   bool complete_ = false;
 };
@@ -123,11 +138,19 @@ class SyncServer {
   explicit SyncServer(Replica& replica, SyncOptions options = {}, SessionLog log = {});
 
   // Handles one request from the connection `connection` (a transport's id
-  // for it) and returns the reply. Never fails: a bad request gets a Refused
-  // reply, is counted in the node's rejected inputs, and leaves every other
-  // connection's session alone. Local store failures become a Refused reply
-  // too (the client retries later).
-  std::string Handle(const std::string& connection, std::string_view request);
+  // for it), authenticated by CurveZMQ as `client_curve_key` (64 hex; the
+  // ZAP handler's tag), and returns the reply. The first message of a
+  // session must be a hello whose certificate names the node that key
+  // belongs to, or a join whose node key it is. Never fails: a bad request
+  // gets a Refused reply, is counted in the node's rejected inputs, and
+  // leaves every other connection's session alone. Local store failures
+  // become a Refused reply too (the client retries later).
+  std::string Handle(const std::string& connection, const std::string& client_curve_key, std::string_view request);
+
+  // The ZAP decision for a connecting Curve key (32 raw bytes): false, and
+  // counted under "revoked_key", for a revoked node; true otherwise (a node
+  // enrolled after this one last synced must still be able to say hello).
+  bool AdmitCurveKey(std::string_view curve_key);
 
   // Forgets sessions idle for longer than `idle_ms`.
   void Expire(int64_t idle_ms);
@@ -150,8 +173,10 @@ class SyncServer {
   };
   void LogSession(const CertificateFields& client, const SessionStats& stats, int64_t started_ms,
                   const std::string& outcome);
-  std::string OnHello(const std::string& connection, uint64_t session, const HelloMsg& hello);
+  std::string OnHello(const std::string& connection, const std::string& client_curve_key, uint64_t session,
+                      const HelloMsg& hello);
   std::string OnPush(const std::string& connection, uint64_t session, const PushMsg& push);
+  std::string OnJoin(const std::string& client_curve_key, uint64_t session, const JoinMsg& join);
   std::string Refuse(uint64_t session, const std::string& reason, const std::string& detail);
   Status Absorb(const std::vector<std::string>& certificates, const std::vector<std::string>& changesets,
                 ApplyReport* report);
@@ -162,6 +187,33 @@ class SyncServer {
   std::map<std::pair<std::string, uint64_t>, Session> sessions_;
   bool new_data_ = false;
 };
+
+// The one exchange of `aidsync join`: sends the invite's proof, and checks
+// the certificates that come back against the token (the station's names
+// this node's key, the hub's is the key the token named).
+class JoinClient : public ClientExchange {
+ public:
+  JoinClient(const SigningKey& key, const InviteToken& token, uint64_t session_id)
+      : key_(key), token_(token), session_id_(session_id) {}
+  Result<std::string> Start() override;
+  Result<std::optional<std::string>> OnReply(std::string_view reply) override;
+  void RecordFailure(const std::string& error) override { error_ = error; }
+
+  // After a successful exchange: what the hub sent.
+  const EnrolledMsg& enrolled() const { return enrolled_; }
+
+ private:
+  const SigningKey& key_;
+  const InviteToken& token_;
+  uint64_t session_id_;
+  EnrolledMsg enrolled_;
+  std::string error_;
+};
+
+// Applies received revocations (each verified against the authority; one
+// that does not verify is counted under "bad_revocation"). Before any
+// changeset of the same exchange, so a revoked author's are refused.
+Status AbsorbRevocations(Replica& replica, const std::vector<std::string>& revocations);
 
 // Applies received certificates (into the trust store, when they verify) and
 // changesets (ApplyRemote). Shared by both ends.

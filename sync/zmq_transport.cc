@@ -1,5 +1,7 @@
 #include "sync/zmq_transport.h"
 
+#include <sodium.h>
+
 #include <atomic>
 #include <cstring>
 #include <vector>
@@ -17,6 +19,13 @@ void Configure(zmq::socket_t& socket, const TransportOptions& options) {
 
 std::string AsString(const zmq::message_t& m) { return std::string(static_cast<const char*>(m.data()), m.size()); }
 
+constexpr char kZapEndpoint[] = "inproc://zeromq.zap.01";
+constexpr char kZapDomain[] = "aidsync";
+
+void SetKey(zmq::socket_t& socket, int option, const std::array<uint8_t, 32>& key) {
+  if (zmq_setsockopt(socket.handle(), option, key.data(), key.size()) != 0) throw zmq::error_t();
+}
+
 // Watches a client socket's connection. A request or reply in flight on a
 // connection that drops is lost, and after the reconnect the server no longer
 // knows the session (it is keyed by connection): waiting for the reply would
@@ -26,12 +35,14 @@ std::string AsString(const zmq::message_t& m) { return std::string(static_cast<c
 // daemon backs off instead of waiting out a long reply timeout.
 class DisconnectWatch {
  public:
-  enum class Event { kNone, kConnected, kDisconnected };
+  enum class Event { kNone, kConnected, kDisconnected, kRefused, kNotAuthenticated };
 
   DisconnectWatch(zmq::context_t& context, zmq::socket_t& socket) : socket_(socket), pair_(context, zmq::socket_type::pair) {
     static std::atomic<uint64_t> counter{0};
     std::string address = "inproc://aidsync-disconnect-" + std::to_string(++counter);
-    if (zmq_socket_monitor(socket.handle(), address.c_str(), ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED) != 0)
+    if (zmq_socket_monitor(socket.handle(), address.c_str(),
+                           ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0)
       throw zmq::error_t();
     pair_.set(zmq::sockopt::linger, 0);
     pair_.connect(address);
@@ -47,6 +58,11 @@ class DisconnectWatch {
     std::memcpy(&id, event.data(), sizeof id);
     if (id == ZMQ_EVENT_CONNECTED) return Event::kConnected;
     if (id == ZMQ_EVENT_DISCONNECTED) return Event::kDisconnected;
+    // The server's ZAP handler said no (this key is revoked).
+    if (id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) return Event::kRefused;
+    // The Curve handshake failed: the server does not hold the key we expected.
+    if (id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL || id == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+      return Event::kNotAuthenticated;
     return Event::kNone;
   }
   ~DisconnectWatch() { (void)zmq_socket_monitor(socket_.handle(), nullptr, 0); }
@@ -62,12 +78,30 @@ class DisconnectWatch {
 
 }  // namespace
 
-Status RunClientSession(zmq::context_t& context, const std::string& endpoint, SyncClient& client,
-                        std::chrono::milliseconds reply_timeout, const std::atomic<bool>& stop,
-                        const TransportOptions& options) {
+Result<CurveClientKeys> CurveClientKeys::For(const SigningKey& own, const PublicKey& server) {
+  CurveClientKeys keys;
+  ASSIGN_OR_RETURN(keys.server_public, DeriveCurvePublic(server));
+  ASSIGN_OR_RETURN(keys.client_public, DeriveCurvePublic(own.public_key()));
+  own.DeriveCurveSecret(keys.client_secret.data());
+  return keys;
+}
+
+CurveClientKeys::CurveClientKeys(CurveClientKeys&& other) noexcept
+    : server_public(other.server_public), client_public(other.client_public), client_secret(other.client_secret) {
+  sodium_memzero(other.client_secret.data(), other.client_secret.size());
+}
+
+CurveClientKeys::~CurveClientKeys() { sodium_memzero(client_secret.data(), client_secret.size()); }
+
+Status RunClientSession(zmq::context_t& context, const std::string& endpoint, const CurveClientKeys& keys,
+                        ClientExchange& client, std::chrono::milliseconds reply_timeout,
+                        const std::atomic<bool>& stop, const TransportOptions& options) {
   try {
     zmq::socket_t socket(context, zmq::socket_type::dealer);
     Configure(socket, options);
+    SetKey(socket, ZMQ_CURVE_SERVERKEY, keys.server_public);
+    SetKey(socket, ZMQ_CURVE_PUBLICKEY, keys.client_public);
+    SetKey(socket, ZMQ_CURVE_SECRETKEY, keys.client_secret);
     socket.set(zmq::sockopt::reconnect_ivl, 100);
     socket.set(zmq::sockopt::reconnect_ivl_max, 2000);
     DisconnectWatch watch(context, socket);
@@ -100,6 +134,17 @@ Status RunClientSession(zmq::context_t& context, const std::string& endpoint, Sy
         if (items[1].revents & ZMQ_POLLIN) {
           DisconnectWatch::Event event = watch.Read();
           if (event == DisconnectWatch::Event::kConnected) connected = true;
+          if (event == DisconnectWatch::Event::kRefused) {
+            std::string error = endpoint + " refused this node's key (revoked?)";
+            client.RecordFailure(error);
+            return Status::Unauthorized(error);
+          }
+          if (event == DisconnectWatch::Event::kNotAuthenticated) {
+            std::string error = "the node at " + endpoint + " does not hold the key this node expects there "
+                                "(wrong address, or someone else is listening)";
+            client.RecordFailure(error);
+            return Status::Unauthorized(error);
+          }
           if (event == DisconnectWatch::Event::kDisconnected) {
             std::string error = "the connection to " + endpoint + " was lost (a session resumes where it stopped)";
             client.RecordFailure(error);
@@ -132,45 +177,112 @@ Status RunClientSession(zmq::context_t& context, const std::string& endpoint, Sy
 }
 
 Result<std::unique_ptr<SyncListener>> SyncListener::Bind(zmq::context_t& context, const std::string& endpoint,
-                                                         const TransportOptions& options) {
+                                                         const SigningKey& identity, const TransportOptions& options) {
   try {
+    // The ZAP handler is bound before the server socket exists, so no
+    // connection is ever accepted without it.
+    zmq::socket_t zap(context, zmq::socket_type::rep);
+    zap.set(zmq::sockopt::linger, 0);
+    try {
+      zap.bind(kZapEndpoint);
+    } catch (const zmq::error_t& e) {
+      return Status::Unavailable(std::string("cannot start the connection check (ZAP): ") + e.what());
+    }
     zmq::socket_t socket(context, zmq::socket_type::router);
     Configure(socket, options);
+    std::array<uint8_t, 32> secret{};
+    identity.DeriveCurveSecret(secret.data());
+    socket.set(zmq::sockopt::curve_server, 1);
+    SetKey(socket, ZMQ_CURVE_SECRETKEY, secret);
+    sodium_memzero(secret.data(), secret.size());
+    socket.set(zmq::sockopt::zap_domain, kZapDomain);
+    // ZMQ_ZAP_ENFORCE_DOMAIN (93) sits under the draft API in zmq.h but is
+    // supported by the libzmq 4.3 we link; a library without it fails here,
+    // closed, rather than admitting everyone when no handler answers.
+    constexpr int kZapEnforceDomain = 93;
+    const int one = 1;
+    if (zmq_setsockopt(socket.handle(), kZapEnforceDomain, &one, sizeof one) != 0)
+      return Status::Unavailable("this libzmq cannot enforce connection checks (ZMQ_ZAP_ENFORCE_DOMAIN); refusing to listen");
     socket.bind(endpoint);
     std::string bound = socket.get(zmq::sockopt::last_endpoint);
-    return std::unique_ptr<SyncListener>(new SyncListener(std::move(socket), bound));
+    return std::unique_ptr<SyncListener>(new SyncListener(std::move(zap), std::move(socket), bound));
   } catch (const zmq::error_t& e) {
     if (e.num() == EADDRINUSE) return Status::Unavailable("cannot listen on " + endpoint + ": the port is taken");
     return Status::InvalidArgument("cannot listen on " + endpoint + ": " + e.what());
   }
 }
 
+void SyncListener::AnswerZap(SyncServer& server) {
+  // ZAP request (RFC 27): version, request id, domain, address, routing id,
+  // mechanism, then the mechanism's credentials (CURVE: the client's key).
+  std::vector<zmq::message_t> frames;
+  while (true) {
+    zmq::message_t frame;
+    if (!zap_.recv(frame, zmq::recv_flags::dontwait)) break;
+    bool more = frame.more();
+    if (frames.size() < 8) frames.push_back(std::move(frame));
+    if (!more) break;
+  }
+  if (frames.empty()) return;
+  std::string request_id = frames.size() > 1 ? AsString(frames[1]) : "";
+  std::string status = "400", text = "refused", user_id;
+  if (frames.size() == 7 && AsString(frames[0]) == "1.0" && AsString(frames[2]) == kZapDomain &&
+      AsString(frames[5]) == "CURVE" && frames[6].size() == 32) {
+    std::string key = AsString(frames[6]);
+    if (server.AdmitCurveKey(key)) {
+      status = "200";
+      text = "OK";
+      user_id = ToHex(key);
+    }
+  }
+  zap_.send(zmq::buffer(std::string("1.0")), zmq::send_flags::sndmore);
+  zap_.send(zmq::buffer(request_id), zmq::send_flags::sndmore);
+  zap_.send(zmq::buffer(status), zmq::send_flags::sndmore);
+  zap_.send(zmq::buffer(text), zmq::send_flags::sndmore);
+  zap_.send(zmq::buffer(user_id), zmq::send_flags::sndmore);
+  zap_.send(zmq::str_buffer(""), zmq::send_flags::none);
+}
+
+void SyncListener::AnswerRequest(SyncServer& server) {
+  // [routing id][payload] is the only shape a DEALER client sends. A message
+  // of more frames is read to its end but only its first two are kept, so
+  // a hostile client cannot make the listener hold many frames at once.
+  zmq::message_t frames[2];
+  size_t count = 0;
+  std::string client_key;
+  while (true) {
+    zmq::message_t frame;
+    if (!socket_.recv(frame, zmq::recv_flags::dontwait)) break;
+    bool more = frame.more();
+    if (count == 1 && client_key.empty()) {
+      const char* user = frame.gets("User-Id");
+      if (user != nullptr) client_key = user;
+    }
+    if (count < 2) frames[count] = std::move(frame);
+    ++count;
+    if (!more) break;
+  }
+  if (count == 0) return;
+  if (count != 2 || client_key.empty()) {
+    (void)server.Handle("", "", std::string_view());  // counted as a malformed message
+    return;
+  }
+  std::string connection = AsString(frames[0]);
+  std::string reply = server.Handle(client_key + "/" + ToHex(connection), client_key,
+                                    std::string_view(static_cast<const char*>(frames[1].data()), frames[1].size()));
+  socket_.send(zmq::buffer(connection), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+  socket_.send(zmq::buffer(reply), zmq::send_flags::dontwait);
+}
+
 Status SyncListener::Poll(SyncServer& server, int timeout_ms) {
   try {
-    zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
-    zmq::poll(&item, 1, std::chrono::milliseconds(timeout_ms));
-    while (item.revents & ZMQ_POLLIN) {
-      std::vector<zmq::message_t> frames;
-      do {
-        zmq::message_t frame;
-        if (!socket_.recv(frame, zmq::recv_flags::dontwait)) break;
-        bool more = frame.more();
-        frames.push_back(std::move(frame));
-        if (!more) break;
-      } while (true);
-      if (frames.empty()) break;
-      if (frames.size() == 2) {
-        std::string connection = AsString(frames[0]);
-        std::string reply = server.Handle(connection, std::string_view(static_cast<const char*>(frames[1].data()),
-                                                                     frames[1].size()));
-        socket_.send(zmq::buffer(connection), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
-        socket_.send(zmq::buffer(reply), zmq::send_flags::dontwait);
-      } else {
-        // [identity][payload] is the only shape a DEALER client sends.
-        (void)server.Handle("", std::string_view());  // counted as a malformed message
-      }
-      item.revents = 0;
-      zmq::poll(&item, 1, std::chrono::milliseconds(0));
+    zmq::pollitem_t items[2] = {{zap_.handle(), 0, ZMQ_POLLIN, 0}, {socket_.handle(), 0, ZMQ_POLLIN, 0}};
+    zmq::poll(items, 2, std::chrono::milliseconds(timeout_ms));
+    while ((items[0].revents | items[1].revents) & ZMQ_POLLIN) {
+      if (items[0].revents & ZMQ_POLLIN) AnswerZap(server);
+      if (items[1].revents & ZMQ_POLLIN) AnswerRequest(server);
+      items[0].revents = items[1].revents = 0;
+      zmq::poll(items, 2, std::chrono::milliseconds(0));
     }
     return Status::OK();
   } catch (const zmq::error_t& e) {

@@ -374,7 +374,7 @@ SessionRun RunSession(Replica& client_replica, Replica& server_replica, const Se
     return !run.cut;
   };
   while (link_up()) {
-    std::string reply = server->Handle(options.connection, request);
+    std::string reply = server->Handle(options.connection, CurveKeyHex(client_replica), request);
     ++delivered;
     run.request_bytes += static_cast<int64_t>(request.size());
     run.changesets_pushed += ChangesetsIn(request);
@@ -406,6 +406,15 @@ int64_t RejectedTotal(Replica& replica) {
   int64_t total = 0;
   for (const auto& [reason, n] : StatusOf(replica).rejected) total += n;
   return total;
+}
+
+}  // namespace aidsync::testing
+
+namespace aidsync::testing {
+
+std::string CurveKeyHex(const Replica& replica) {
+  auto curve = DeriveCurvePublic(replica.identity().key);
+  return ToHex(std::string_view(reinterpret_cast<const char*>(curve->data()), curve->size()));
 }
 
 }  // namespace aidsync::testing

@@ -238,6 +238,10 @@ struct SessionRun {
 // through SyncClient::OnReply until the client is done, fails, or the link
 // is cut.
 SessionRun RunSession(Replica& client, Replica& server, const SessionOptions& options = {});
+
+// The Curve key (64 hex) of `replica`'s identity, as the transport's ZAP
+// handler tags a connection made with it: what SyncServer::Handle is given.
+std::string CurveKeyHex(const Replica& replica);
 // The server's certificate as the client would find it: CertificateByKey,
 // else HubCertificate (nullopt when the client knows neither).
 std::optional<Certificate> ServerCertificateFor(Replica& client, Replica& server);

@@ -493,7 +493,7 @@ TEST_CASE("sync: station to station, same township both ways, other townships ge
     SyncServer server(*c);
     const uint64_t session = 4242;
     std::string welcome = server.Handle(
-        "p", EncodeMessage(SyncMsg{kProtocolVersion, session, HelloMsg{(*own)->bytes(), 0, std::nullopt}}));
+        "p", testing::CurveKeyHex(*a), EncodeMessage(SyncMsg{kProtocolVersion, session, HelloMsg{(*own)->bytes(), 0, std::nullopt}}));
     auto w = DecodeMessage(welcome);
     REQUIRE_OK(w);
     REQUIRE(std::holds_alternative<WelcomeMsg>(w->body));
@@ -505,7 +505,7 @@ TEST_CASE("sync: station to station, same township both ways, other townships ge
     push.certificates = {(*own)->bytes()};
     push.changesets = testing::OwnEnvelopes(*a);
     REQUIRE(push.changesets.size() == 1);
-    std::string reply = server.Handle("p", EncodeMessage(SyncMsg{kProtocolVersion, session, push}));
+    std::string reply = server.Handle("p", testing::CurveKeyHex(*a), EncodeMessage(SyncMsg{kProtocolVersion, session, push}));
     auto batch = DecodeMessage(reply);
     REQUIRE_OK(batch);
     REQUIRE(std::holds_alternative<BatchMsg>(batch->body));
@@ -545,12 +545,12 @@ TEST_CASE("sync: two sessions interleaved on one server, same session id on two 
   int steps = 0;
   while ((next_a || next_b) && ++steps < 1000) {
     if (next_a) {
-      auto r = ca.OnReply(server.Handle("conn-a", *next_a));
+      auto r = ca.OnReply(server.Handle("conn-a", testing::CurveKeyHex(*a), *next_a));
       REQUIRE_OK(r);
       next_a = *r;
     }
     if (next_b) {
-      auto r = cb.OnReply(server.Handle("conn-b", *next_b));
+      auto r = cb.OnReply(server.Handle("conn-b", testing::CurveKeyHex(*b), *next_b));
       REQUIRE_OK(r);
       next_b = *r;
     }
@@ -660,7 +660,7 @@ TEST_CASE("sync: the server refuses hostile input, counts it, and keeps serving"
   std::map<std::string, int> by_reason;
   auto refused = [&](const std::string& what, std::string_view request, const std::string& reason) {
     INFO(what);
-    std::string reply = server.Handle("evil", request);
+    std::string reply = server.Handle("evil", testing::CurveKeyHex(*st), request);
     ++hostile;
     RefusedMsg r = RefusalIn(reply);
     CHECK(r.reason == reason);
@@ -735,7 +735,7 @@ TEST_CASE("sync: the server refuses hostile input, counts it, and keeps serving"
 
   // A session opened on one connection cannot be continued from another.
   {
-    std::string welcome = server.Handle("conn-x", valid_hello);
+    std::string welcome = server.Handle("conn-x", testing::CurveKeyHex(*st), valid_hello);
     auto w = DecodeMessage(welcome);
     REQUIRE_OK(w);
     REQUIRE(std::holds_alternative<WelcomeMsg>(w->body));
@@ -762,7 +762,7 @@ TEST_CASE("sync: the server refuses hostile input, counts it, and keeps serving"
     push.changesets = {"not a changeset", std::string(64, '\x07')};
     push.certificates = {"not a certificate"};
     const int64_t bad_certs = StatusOf(hub).rejected["bad_certificate"];
-    auto reply = DecodeMessage(server.Handle("conn-x", EncodeMessage(SyncMsg{kProtocolVersion, 77, push})));
+    auto reply = DecodeMessage(server.Handle("conn-x", testing::CurveKeyHex(*st), EncodeMessage(SyncMsg{kProtocolVersion, 77, push})));
     REQUIRE_OK(reply);
     REQUIRE(std::holds_alternative<BatchMsg>(reply->body));
     CHECK(std::get<BatchMsg>(reply->body).rejected == 2);
@@ -813,7 +813,7 @@ TEST_CASE("sync: a bad reply fails the client cleanly and is recorded in the pee
     SyncClient client(st, **hub_cert, "inproc", 500);
     auto hello = client.Start();
     REQUIRE_OK(hello);
-    auto welcome = DecodeMessage(server.Handle("c", *hello));
+    auto welcome = DecodeMessage(server.Handle("c", testing::CurveKeyHex(st), *hello));
     REQUIRE_OK(welcome);
     welcome->session = 501;
     Status st_fail = expect_failure(client, EncodeMessage(*welcome), "another session");
@@ -822,10 +822,10 @@ TEST_CASE("sync: a bad reply fails the client cleanly and is recorded in the pee
     SyncClient client2(st, **hub_cert, "inproc", 502);
     auto hello2 = client2.Start();
     REQUIRE_OK(hello2);
-    auto w2 = client2.OnReply(server.Handle("c", *hello2));
+    auto w2 = client2.OnReply(server.Handle("c", testing::CurveKeyHex(st), *hello2));
     REQUIRE_OK(w2);
     REQUIRE(w2->has_value());
-    auto batch = DecodeMessage(server.Handle("c", **w2));
+    auto batch = DecodeMessage(server.Handle("c", testing::CurveKeyHex(st), **w2));
     REQUIRE_OK(batch);
     REQUIRE(std::holds_alternative<BatchMsg>(batch->body));
     REQUIRE_FALSE(std::get<BatchMsg>(batch->body).changesets.empty());
@@ -863,7 +863,7 @@ TEST_CASE("sync: a bad reply fails the client cleanly and is recorded in the pee
   SECTION("a refusal of a message the server could not read (session 0)") {
     SyncClient client(st, **hub_cert, "inproc", 850);
     REQUIRE_OK(client.Start());
-    std::string refusal = server.Handle("c", "not a message");
+    std::string refusal = server.Handle("c", testing::CurveKeyHex(st), "not a message");
     REQUIRE(RefusalIn(refusal).reason == "malformed_message");
     Status s = expect_failure(client, refusal, "malformed_message");
     CHECK(s.code() == Status::Code::kUnavailable);
