@@ -44,6 +44,7 @@ void RegisterTrustCommands(CLI::App& app, Context& ctx);
 void RegisterRecordCommands(CLI::App& app, Context& ctx);
 void RegisterInspectCommands(CLI::App& app, Context& ctx);
 void RegisterSyncCommands(CLI::App& app, Context& ctx);
+void RegisterEnrolmentCommands(CLI::App& app, Context& ctx);
 
 // ---- output (output.cc) ----------------------------------------------------
 // A value as JSON: numbers as numbers, text as strings, NULL as null.

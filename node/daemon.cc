@@ -187,6 +187,9 @@ Status RunDaemon(const DaemonConfig& config, std::atomic<bool>& stop) {
     ASSIGN_OR_RETURN(listener, SyncListener::Bind(context, *config.listen, replica->identity_key()));
     Log("serve: " + replica->identity().name + " (" + replica->identity().code + ") listening on " +
         listener->endpoint());
+    // Remembered for `invite`; a node that cannot write it still serves.
+    Status saved = replica->SaveListenEndpoint(listener->endpoint());
+    if (!saved.ok()) Log("serve: " + saved.message());
   }
   Trigger trigger;
   std::vector<std::thread> threads;

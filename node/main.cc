@@ -50,6 +50,7 @@ int main(int argc, char** argv) {
   aidsync::cli::RegisterRecordCommands(app, ctx);
   aidsync::cli::RegisterInspectCommands(app, ctx);
   aidsync::cli::RegisterSyncCommands(app, ctx);
+  aidsync::cli::RegisterEnrolmentCommands(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -215,6 +215,11 @@ class Replica {
   Result<Certificate> RedeemInvite(const InviteSecret& secret, const PublicKey& node_key, const SigningKey& authority,
                                    const char** reason);
 
+  // The endpoint `serve --listen` last bound (stations reach the hub there;
+  // `invite` puts it in tokens by default), if any.
+  Status SaveListenEndpoint(const std::string& endpoint);
+  Result<std::optional<std::string>> ListenEndpoint();
+
   // ---- local writes --------------------------------------------------------
   // Starts a local transaction (BEGIN IMMEDIATE). Unauthorized if this node
   // has no certificate yet; Busy if another process holds the write lock

@@ -74,4 +74,19 @@ Result<Certificate> Replica::RedeemInvite(const InviteSecret& secret, const Publ
   return cert;
 }
 
+Status Replica::SaveListenEndpoint(const std::string& endpoint) {
+  return InWriteTransaction([&] {
+    auto set = db_->Cached("INSERT OR REPLACE INTO aidsync_node(key, value) VALUES ('listen', ?)");
+    set->BindText(1, endpoint);
+    return set->Run();
+  });
+}
+
+Result<std::optional<std::string>> Replica::ListenEndpoint() {
+  auto get = db_->Cached("SELECT value FROM aidsync_node WHERE key = 'listen'");
+  ASSIGN_OR_RETURN(bool row, get->Step());
+  if (!row) return std::optional<std::string>();
+  return std::optional<std::string>(std::string(get->ColumnText(0)));
+}
+
 }  // namespace aidsync

@@ -28,6 +28,8 @@
 #include <zmq.hpp>
 
 #include "sync/protocol.h"
+#include "sync/zmq_transport.h"
+#include "tests/test_support.h"
 #include "tests/cli_fixture.h"
 #include "tests/process.h"
 
@@ -750,10 +752,27 @@ TEST_CASE("net: bad input at a serving node is refused, counted and survived", "
   raw(greeting + Garbage(100, 2));
   raw("");
 
-  // A ZMQ DEALER that speaks ZMTP but not the protocol.
   zmq::context_t context;
+  // A ZMQ DEALER without CurveZMQ: its handshake fails, it is never answered.
+  {
+    zmq::socket_t plain(context, zmq::socket_type::dealer);
+    plain.set(zmq::sockopt::linger, 0);
+    plain.connect(Endpoint(port));
+    plain.send(zmq::str_buffer("hello?"), zmq::send_flags::dontwait);
+  }
+  // A ZMQ DEALER with a Curve key of its own (admitted: any key that is not
+  // revoked may say hello) that speaks ZMTP but not the protocol.
+  aidsync::testing::SeededRandom rng(99);
+  aidsync::SigningKey stranger = aidsync::SigningKey::Generate(rng);
+  auto hub_public = aidsync::PublicKey::FromHex(c.hub_key);
+  REQUIRE(hub_public.ok());
+  auto keys = aidsync::CurveClientKeys::For(stranger, *hub_public);
+  REQUIRE(keys.ok());
   zmq::socket_t dealer(context, zmq::socket_type::dealer);
   dealer.set(zmq::sockopt::linger, 0);
+  REQUIRE(zmq_setsockopt(dealer.handle(), ZMQ_CURVE_SERVERKEY, keys->server_public.data(), 32) == 0);
+  REQUIRE(zmq_setsockopt(dealer.handle(), ZMQ_CURVE_PUBLICKEY, keys->client_public.data(), 32) == 0);
+  REQUIRE(zmq_setsockopt(dealer.handle(), ZMQ_CURVE_SECRETKEY, keys->client_secret.data(), 32) == 0);
   dealer.connect(Endpoint(port));
   auto reply = [&]() -> std::optional<aidsync::SyncMsg> {
     zmq::pollitem_t item{dealer.handle(), 0, ZMQ_POLLIN, 0};
