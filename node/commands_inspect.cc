@@ -33,6 +33,9 @@ nlohmann::json StatusToJson(const ReplicaStatus& s) {
   }
   nlohmann::json rejected = nlohmann::json::object();
   for (const auto& [reason, n] : s.rejected) rejected[reason] = n;
+  nlohmann::json revoked = nlohmann::json::array();
+  for (const auto& r : s.revoked)
+    revoked.push_back({{"key", r.key}, {"name", r.name}, {"code", r.code}, {"revoked_at", IsoTime(r.revoked_at_ms)}});
   return {
       {"node",
        {{"id", s.node.key.Hex()}, {"name", s.node.name}, {"code", s.node.code},
@@ -43,6 +46,7 @@ nlohmann::json StatusToJson(const ReplicaStatus& s) {
       {"peers", peers},
       {"conflicts_open", s.conflicts_open},
       {"forks", forks},
+      {"revoked", revoked},
       {"rejected", rejected},
       {"alerts", s.alerts},
   };
@@ -56,6 +60,7 @@ void PrintStatus(const ReplicaStatus& s) {
             << s.held_changesets << " held\n";
   std::cout << "conflicts  " << s.conflicts_open << " open\n";
   std::cout << "forks      " << s.forks.size() << "\n";
+  std::cout << "revoked    " << s.revoked.size() << (s.self_revoked ? " (THIS NODE IS REVOKED)" : "") << "\n";
   std::cout << "rejected   ";
   if (s.rejected.empty()) std::cout << "none";
   for (const auto& [reason, n] : s.rejected) std::cout << reason << "=" << n << " ";

@@ -19,7 +19,7 @@
 namespace aidsync {
 namespace {
 
-enum FrameTag : char { kHeader = 1, kCertificate = 2, kChangeset = 3 };
+enum FrameTag : char { kHeader = 1, kCertificate = 2, kChangeset = 3, kRevocation = 4 };
 constexpr uint32_t kBundleFormatVersion = 1;
 
 // Closes the FILE on every path.
@@ -130,6 +130,12 @@ Result<BundleCreateSummary> CreateBundle(Replica& replica, const std::string& re
       RETURN_IF_ERROR(writer->Write(std::string(1, kCertificate) + cert));
       ++summary.certificates;
     }
+    // Revocations before changesets: they decide which changesets are valid.
+    ASSIGN_OR_RETURN(std::vector<std::string> revocations, replica.Revocations());
+    for (const auto& r : revocations) {
+      RETURN_IF_ERROR(writer->Write(std::string(1, kRevocation) + r));
+      ++summary.revocations;
+    }
     RETURN_IF_ERROR(replica.ForEachChangesetVisibleTo(scope, [&](std::string_view envelope) -> Status {
       ++summary.changesets;
       summary.bytes += static_cast<int64_t>(envelope.size());
@@ -177,6 +183,19 @@ Result<BundleApplySummary> ApplyBundle(Replica& replica, const std::string& path
             ++summary.certificates_rejected;
           } else if (*added) {
             ++summary.report.certificates;
+          }
+          return Status::OK();
+        }
+        case kRevocation: {
+          RETURN_IF_ERROR(flush());
+          auto added = replica.AddRevocation(frame.substr(1));
+          if (!added.ok()) {
+            const Status::Code code = added.status().code();
+            if (code == Status::Code::kIOError || code == Status::Code::kBusy) return added.status();
+            ++summary.revocations_rejected;
+            RETURN_IF_ERROR(replica.CountRejectedInput("bad_revocation"));
+          } else if (*added) {
+            ++summary.revocations;
           }
           return Status::OK();
         }

@@ -19,6 +19,7 @@ namespace aidsync {
 
 struct BundleCreateSummary {
   int64_t certificates = 0;
+  int64_t revocations = 0;
   int64_t changesets = 0;
   int64_t bytes = 0;
 };
@@ -35,6 +36,8 @@ Result<BundleCreateSummary> CreateBundle(Replica& replica, const std::string& re
 struct BundleApplySummary {
   ApplyReport report;               // summed over every batch
   int64_t certificates_rejected = 0;
+  int64_t revocations = 0;          // new revocations stored
+  int64_t revocations_rejected = 0; // revocations that did not verify (counted as bad_revocation)
 };
 
 // Limits on reading a bundle, which is untrusted input.

@@ -173,6 +173,14 @@ Result<ReplicaStatus> Replica::GetStatus() {
     s.forks.push_back(std::move(f));
   }
 
+  ASSIGN_OR_RETURN(s.revoked, RevokedNodes());
+  for (const auto& r : s.revoked) {
+    if (r.key != identity_.key.Hex()) continue;
+    s.self_revoked = true;
+    s.alerts.push_back("this node's key was revoked by the county: it can no longer write or sync; "
+                       "re-enrol the machine under a new key");
+  }
+
   ASSIGN_OR_RETURN(Statement rejected, db_->Prepare("SELECT reason, n FROM aidsync_rejected_counts"));
   while (true) {
     ASSIGN_OR_RETURN(bool row, rejected.Step());

@@ -107,6 +107,13 @@ struct ForkRecord {
   uint64_t seq = 0;
 };
 
+struct RevokedRecord {
+  std::string key;     // hex
+  std::string name;    // station name, from its certificate
+  std::string code;
+  int64_t revoked_at_ms = 0;
+};
+
 struct ReplicaStatus {
   NodeIdentity node;
   int64_t own_changesets = 0;
@@ -114,6 +121,8 @@ struct ReplicaStatus {
   int64_t held_changesets = 0;   // waiting for a predecessor in their chain
   int64_t conflicts_open = 0;
   std::vector<ForkRecord> forks;
+  std::vector<RevokedRecord> revoked;  // every key the county revoked, by code
+  bool self_revoked = false;           // this node's own key is revoked
   std::map<std::string, int64_t> rejected;  // reason -> count
   std::vector<std::string> alerts;
   std::vector<PeerRecord> peers;
@@ -184,11 +193,14 @@ class Replica {
   // Verifies a revocation against the authority and stores it: from now on
   // the key's changesets past its chain limits are refused, and any this node
   // applied earlier leave the log for the rejected store (the tables are
-  // rebuilt without them). Returns true if it was new. Corruption /
+  // rebuilt without them). Runs inside the caller's write transaction if
+  // there is one, else in its own. Returns true if it was new. Corruption /
   // BadSignature / Unauthorized for a revocation that does not verify.
   Result<bool> AddRevocation(std::string_view bytes);
   // The stored revocation of `key`, if any.
   Result<std::optional<Revocation>> RevocationOf(const PublicKey& key);
+  // Every revoked node, by station code (for status).
+  Result<std::vector<RevokedRecord>> RevokedNodes();
   // Whether a connection's Curve key belongs to a revoked node (for ZAP).
   Result<bool> IsRevokedCurveKey(std::string_view curve_key);
   // Every stored revocation (signed bytes), ordered by id.

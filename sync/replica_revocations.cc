@@ -17,7 +17,7 @@ Result<bool> Replica::AddRevocation(std::string_view bytes) {
   const RevocationFields& f = revocation.fields();
   ASSIGN_OR_RETURN(auto curve, DeriveCurvePublic(f.node_key));
   bool added = false;
-  RETURN_IF_ERROR(InWriteTransaction([&]() -> Status {
+  auto store_it = [&]() -> Status {
     {
       // One revocation per key. Should two different ones ever exist, every
       // node keeps the one with the smaller id, so all nodes agree.
@@ -46,7 +46,9 @@ Result<bool> Replica::AddRevocation(std::string_view bytes) {
     }
     added = true;
     return TakeBackRevoked(revocation);
-  }));
+  };
+  // Inside a caller's transaction (a bundle), or in one of its own.
+  RETURN_IF_ERROR(db_->InTransaction() ? store_it() : InWriteTransaction(store_it));
   return added;
 }
 
@@ -151,6 +153,24 @@ Result<std::optional<Revocation>> Replica::RevocationOf(const PublicKey& key) {
   stmt->Reset();
   ASSIGN_OR_RETURN(Revocation r, Revocation::Parse(bytes, identity_.authority));
   return std::optional<Revocation>(std::move(r));
+}
+
+Result<std::vector<RevokedRecord>> Replica::RevokedNodes() {
+  ASSIGN_OR_RETURN(Statement stmt, db_->Prepare(
+      "SELECT r.node_key, coalesce(c.name, ''), coalesce(c.code, ''), r.revoked_at FROM aidsync_revocations r "
+      "LEFT JOIN aidsync_certificates c ON c.node_key = r.node_key ORDER BY c.code, r.node_key"));
+  std::vector<RevokedRecord> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    RevokedRecord r;
+    r.key = ToHex(stmt.ColumnBlob(0));
+    r.name = std::string(stmt.ColumnText(1));
+    r.code = std::string(stmt.ColumnText(2));
+    r.revoked_at_ms = stmt.ColumnInt(3);
+    out.push_back(std::move(r));
+  }
+  return out;
 }
 
 Result<bool> Replica::IsRevokedCurveKey(std::string_view curve_key) {

@@ -112,6 +112,8 @@ class Database {
 
   int64_t LastInsertRowId() const { return sqlite3_last_insert_rowid(db_); }
   int Changes() const { return sqlite3_changes(db_); }
+  // True inside BEGIN ... COMMIT on this connection.
+  bool InTransaction() const { return sqlite3_get_autocommit(db_) == 0; }
   sqlite3* raw() const { return db_; }
 
  private:

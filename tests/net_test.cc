@@ -1,158 +1,42 @@
 // Process-level tests of sync over the network (DESIGN 5, DESIGN 8 `sync` and
 // `serve`): real `aidsync` processes on 127.0.0.1, each test on ports of its
 // own. Every wait is a poll against a deadline (a command's output checked
-// every 100 ms); daemons are killed by an RAII guard when a test ends.
+// every 100 ms); daemons are killed by an RAII guard when a test ends. The
+// daemon, relay and raw-client helpers are in tests/net_fixture.h.
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 
-#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
-#include <functional>
 #include <memory>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 #include <regex>
-#include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 #include <zmq.hpp>
 
 #include "sync/protocol.h"
-#include "sync/zmq_transport.h"
-#include "tests/test_support.h"
 #include "tests/cli_fixture.h"
+#include "tests/net_fixture.h"
 #include "tests/process.h"
+#include "tests/test_support.h"
 
 namespace {
 
 namespace proc = aidsync::proc;
 using namespace std::chrono_literals;
 using namespace aidsync::clitest;
+using namespace aidsync::nettest;
 using Catch::Matchers::Contains;
 using nlohmann::json;
 using proc::Result;
-using Clock = std::chrono::steady_clock;
-
-constexpr auto kConverge = 20s;  // how long a poll for convergence may take
-
-std::string Endpoint(int port) { return "tcp://127.0.0.1:" + std::to_string(port); }
-
-int64_t MsSince(Clock::time_point start) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
-}
-
-// Calls `ok` every `every` until it returns true or `timeout` passes. The
-// sleep is a poll period, never a wait standing in for a result.
-bool Eventually(const std::function<bool()>& ok, std::chrono::milliseconds timeout = kConverge,
-                std::chrono::milliseconds every = 100ms) {
-  const auto deadline = Clock::now() + timeout;
-  for (;;) {
-    if (ok()) return true;
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(every);
-  }
-}
-
-// stdout of a command that may fail while a poll is under way (nullopt then).
-std::optional<std::string> Try(const std::string& data, std::vector<std::string> args) {
-  Result r = On(data, std::move(args));
-  if (!r.ok()) return std::nullopt;
-  return r.Out();
-}
-
-std::optional<json> TryJson(const std::string& data, std::vector<std::string> args) {
-  auto out = Try(data, std::move(args));
-  if (!out) return std::nullopt;
-  json doc = json::parse(*out, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) return std::nullopt;
-  return doc;
-}
-
-std::optional<int64_t> TryCount(const std::string& data, const std::string& table) {
-  auto rows = TryJson(data, {"query", "SELECT count(*) AS n FROM " + table, "--json"});
-  if (!rows || !rows->is_array() || rows->empty()) return std::nullopt;
-  return rows->at(0).at("n").get<int64_t>();
-}
-
-// True when `data` has row `id` of `table`.
-bool Has(const std::string& data, const std::string& table, const std::string& id) {
-  return Try(data, {"get", table, id, "--json"}).has_value();
-}
-
-// A `serve` running in the background, its stdout and stderr in a log file.
-// Killed (SIGKILL) and reaped on destruction unless it was stopped already.
-class Daemon {
- public:
-  Daemon(const std::string& data, std::vector<std::string> serve_args, std::string log)
-      : log_(std::move(log)) {
-    serve_args.insert(serve_args.begin(), {"--data", data, "serve"});
-    argv_ = serve_args;
-    pid_ = proc::StartBackground(serve_args, log_);
-  }
-  Daemon(const Daemon&) = delete;
-  Daemon& operator=(const Daemon&) = delete;
-  ~Daemon() {
-    if (!exit_) {
-      proc::Signal(pid_, SIGKILL);
-      (void)proc::WaitExit(pid_, 10s);
-    }
-  }
-
-  pid_t pid() const { return pid_; }
-  std::string Log() const { return proc::Exists(log_) ? proc::ReadFile(log_) : std::string(); }
-  std::string Describe() const {
-    std::string s = "daemon pid " + std::to_string(pid_) + ":";
-    for (const auto& a : argv_) s += " " + a;
-    return s + "\n--- log ---\n" + Log() + "-----------\n";
-  }
-
-  // True while the process has not ended (reaps it if it has).
-  bool Running() {
-    if (!exit_) exit_ = proc::WaitExit(pid_, 0ms);
-    return !exit_;
-  }
-
-  // Polls the log until it contains `text`.
-  bool WaitForLog(const std::string& text, std::chrono::milliseconds timeout = kConverge) {
-    return Eventually([&] { return Log().find(text) != std::string::npos; }, timeout, 20ms);
-  }
-
-  // Sends `sig` and waits up to `timeout` for the process to end.
-  std::optional<proc::Exit> Stop(int sig, std::chrono::milliseconds timeout) {
-    if (exit_) return exit_;
-    proc::Signal(pid_, sig);
-    exit_ = proc::WaitExit(pid_, timeout);
-    return exit_;
-  }
-
- private:
-  std::string log_;
-  std::vector<std::string> argv_;
-  pid_t pid_ = -1;
-  std::optional<proc::Exit> exit_;
-};
-
-// A hub serving on a free port; waits until it listens.
-std::unique_ptr<Daemon> StartHub(County& c, int port, const std::string& log_name = "hub.log") {
-  auto hub = std::make_unique<Daemon>(c.hub, std::vector<std::string>{"--listen", Endpoint(port)}, c.tmp / log_name);
-  INFO(hub->Describe());
-  REQUIRE(hub->WaitForLog("listening on"));
-  return hub;
-}
-
-Result SyncOnce(const std::string& data, const std::string& peer, int timeout_s = 20) {
-  return On(data, {"sync", "--peer", peer, "--timeout", std::to_string(timeout_s)});
-}
 
 // The figures `sync` prints: "sent S, received R, T round trips, B bytes".
 struct SyncFigures {
@@ -169,17 +53,6 @@ SyncFigures ParseSync(const std::string& out) {
     f.bytes = std::stoll(m[4]);
   }
   return f;
-}
-
-std::string PutApplication(const std::string& data, const std::string& who) {
-  return Ok(data, {"put", "applications", "new", "applicant_name=" + who, "id_number=430123195804120021",
-                   "category=civil", "matter=追索劳动报酬", "income_status=low_income", "received_at=2015-04-02",
-                   "status=approved", "decision_basis=《法律援助条例》第十条", "decided_at=2015-04-03"});
-}
-
-std::string PutLawyer(const std::string& data, const std::string& name, int years) {
-  return Ok(data, {"put", "lawyers", "new", "name=" + name, "firm=正义律师事务所", "kind=lawyer",
-                   "practice_years=" + std::to_string(years), "active=1"});
 }
 
 std::string PutNotice(const std::string& data, const std::string& title) {
@@ -203,163 +76,6 @@ uint64_t Seed() {
   if (env != nullptr && *env != '\0') return std::strtoull(env, nullptr, 10);
   return (static_cast<uint64_t>(std::random_device{}()) << 32) | std::random_device{}();
 }
-
-// ---------------------------------------------------------------------------
-// A TCP relay between a node and its peer: forwards bytes both ways, may
-// delay each chunk, cap the rate, and cut connections at random moments.
-
-struct RelayOptions {
-  uint64_t seed = 1;
-  int min_life_ms = 0;         // each connection is cut after a random life in
-  int max_life_ms = 0;         // [min, max] ms; 0: never cut
-  int cut_connections = 1000;  // only the first this many connections are cut
-  int max_delay_ms = 0;           // each chunk waits a random 0..max ms
-  int64_t bytes_per_second = 0;   // 0: no cap
-};
-
-class Relay {
- public:
-  Relay(int upstream_port, RelayOptions options) : upstream_(upstream_port), options_(options), rng_(options.seed) {
-    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    REQUIRE(listen_fd_ >= 0);
-    int one = 1;
-    ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in addr = Loopback(0);
-    REQUIRE(::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    socklen_t len = sizeof addr;
-    REQUIRE(::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-    port_ = ntohs(addr.sin_port);
-    REQUIRE(::listen(listen_fd_, 64) == 0);
-    acceptor_ = std::thread([this] { AcceptLoop(); });
-  }
-  Relay(const Relay&) = delete;
-  Relay& operator=(const Relay&) = delete;
-  ~Relay() {
-    stop_ = true;
-    acceptor_.join();
-    std::vector<std::thread> pumps;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      pumps.swap(pumps_);
-    }
-    for (auto& t : pumps) t.join();
-    ::close(listen_fd_);
-  }
-
-  int port() const { return port_; }
-  int connections() const { return connections_; }
-  int cuts() const { return cuts_; }
-  int64_t bytes() const { return bytes_; }
-
- private:
-  static sockaddr_in Loopback(int port) {
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    return addr;
-  }
-
-  void AcceptLoop() {
-    while (!stop_) {
-      pollfd p{listen_fd_, POLLIN, 0};
-      if (::poll(&p, 1, 20) <= 0) continue;
-      int client = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (client < 0) continue;
-      ++connections_;
-      uint64_t conn_seed = rng_();
-      std::lock_guard<std::mutex> lock(mu_);
-      pumps_.emplace_back([this, client, conn_seed] { Pump(client, conn_seed); });
-    }
-  }
-
-  // Closes a socket, with a reset (SO_LINGER 0) when `reset`.
-  static void Cut(int fd, bool reset) {
-    if (reset) {
-      linger l{1, 0};
-      ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
-    }
-    ::close(fd);
-  }
-
-  static bool WriteAll(int fd, const char* data, size_t n) {
-    while (n > 0) {
-      ssize_t w = ::send(fd, data, n, MSG_NOSIGNAL);
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) return false;
-      data += w;
-      n -= static_cast<size_t>(w);
-    }
-    return true;
-  }
-
-  void Pump(int client, uint64_t conn_seed) {
-    std::mt19937_64 rng(conn_seed);
-    int server = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr = Loopback(upstream_);
-    if (server < 0 || ::connect(server, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-      if (server >= 0) ::close(server);
-      ::close(client);
-      return;
-    }
-    const auto start = Clock::now();
-    std::optional<Clock::time_point> cut_at;
-    if (options_.max_life_ms > 0 && ++cut_candidates_ <= options_.cut_connections) {
-      int span = options_.max_life_ms - options_.min_life_ms;
-      cut_at = start + std::chrono::milliseconds(options_.min_life_ms +
-                                                 static_cast<int>(rng() % static_cast<uint64_t>(span + 1)));
-    }
-    int64_t forwarded = 0;
-    char buf[16384];
-    bool open = true;
-    while (open && !stop_) {
-      if (cut_at && Clock::now() >= *cut_at) {
-        ++cuts_;
-        bool reset = rng() % 2 == 0;
-        Cut(client, reset);
-        Cut(server, reset);
-        return;
-      }
-      pollfd p[2] = {{client, POLLIN, 0}, {server, POLLIN, 0}};
-      if (::poll(p, 2, 10) <= 0) continue;
-      for (int i = 0; i < 2 && open; ++i) {
-        if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-        ssize_t n = ::recv(p[i].fd, buf, sizeof buf, 0);
-        if (n <= 0) {
-          open = false;
-          break;
-        }
-        if (options_.max_delay_ms > 0)
-          std::this_thread::sleep_for(
-              std::chrono::milliseconds(rng() % static_cast<uint64_t>(options_.max_delay_ms + 1)));
-        forwarded += n;
-        bytes_ += n;
-        if (options_.bytes_per_second > 0) {
-          // Hold the average rate of this connection under the cap.
-          auto due = start + std::chrono::microseconds(forwarded * 1000000 / options_.bytes_per_second);
-          std::this_thread::sleep_until(due);
-        }
-        if (!WriteAll(p[1 - i].fd, buf, static_cast<size_t>(n))) open = false;
-      }
-    }
-    ::close(client);
-    ::close(server);
-  }
-
-  int upstream_;
-  RelayOptions options_;
-  std::mt19937_64 rng_;
-  int listen_fd_ = -1;
-  int port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::atomic<int> connections_{0};
-  std::atomic<int> cuts_{0};
-  std::atomic<int> cut_candidates_{0};
-  std::atomic<int64_t> bytes_{0};
-  std::thread acceptor_;
-  std::mutex mu_;
-  std::vector<std::thread> pumps_;
-};
 
 // ---------------------------------------------------------------------------
 
@@ -764,60 +480,35 @@ TEST_CASE("net: bad input at a serving node is refused, counted and survived", "
   // revoked may say hello) that speaks ZMTP but not the protocol.
   aidsync::testing::SeededRandom rng(99);
   aidsync::SigningKey stranger = aidsync::SigningKey::Generate(rng);
-  auto hub_public = aidsync::PublicKey::FromHex(c.hub_key);
-  REQUIRE(hub_public.ok());
-  auto keys = aidsync::CurveClientKeys::For(stranger, *hub_public);
-  REQUIRE(keys.ok());
-  zmq::socket_t dealer(context, zmq::socket_type::dealer);
-  dealer.set(zmq::sockopt::linger, 0);
-  REQUIRE(zmq_setsockopt(dealer.handle(), ZMQ_CURVE_SERVERKEY, keys->server_public.data(), 32) == 0);
-  REQUIRE(zmq_setsockopt(dealer.handle(), ZMQ_CURVE_PUBLICKEY, keys->client_public.data(), 32) == 0);
-  REQUIRE(zmq_setsockopt(dealer.handle(), ZMQ_CURVE_SECRETKEY, keys->client_secret.data(), 32) == 0);
-  dealer.connect(Endpoint(port));
-  auto reply = [&]() -> std::optional<aidsync::SyncMsg> {
-    zmq::pollitem_t item{dealer.handle(), 0, ZMQ_POLLIN, 0};
-    zmq::poll(&item, 1, std::chrono::milliseconds(10000));
-    if (!(item.revents & ZMQ_POLLIN)) return std::nullopt;
-    zmq::message_t m;
-    (void)dealer.recv(m, zmq::recv_flags::none);
-    auto msg = aidsync::DecodeMessage(std::string_view(static_cast<const char*>(m.data()), m.size()));
-    if (!msg.ok()) return std::nullopt;
-    return std::move(*msg);
-  };
-  auto refused_reason = [](const std::optional<aidsync::SyncMsg>& m) -> std::string {
-    if (!m) return "(no reply)";
-    auto* refused = std::get_if<aidsync::RefusedMsg>(&m->body);
-    return refused ? refused->reason : "(not a refusal)";
-  };
+  CurveDealer dealer(context, stranger, c.hub_key, Endpoint(port));
 
   for (uint64_t i = 0; i < 3; ++i) {
-    std::string junk = Garbage(50 + 200 * i, 10 + i);
-    dealer.send(zmq::buffer(junk), zmq::send_flags::none);
-    CHECK(refused_reason(reply()) == "malformed_message");
+    dealer.SendRaw(Garbage(50 + 200 * i, 10 + i));
+    CHECK(RefusedReason(dealer.Reply()) == "malformed_message");
   }
-  dealer.send(zmq::buffer(std::string()), zmq::send_flags::none);  // an empty frame
-  CHECK(refused_reason(reply()) == "malformed_message");
+  dealer.SendRaw(std::string());  // an empty frame
+  CHECK(RefusedReason(dealer.Reply()) == "malformed_message");
   // Three frames: no reply, counted as malformed.
-  dealer.send(zmq::buffer(std::string("one")), zmq::send_flags::sndmore);
-  dealer.send(zmq::buffer(std::string("two")), zmq::send_flags::sndmore);
-  dealer.send(zmq::buffer(std::string("three")), zmq::send_flags::none);
+  dealer.SendRaw("one", zmq::send_flags::sndmore);
+  dealer.SendRaw("two", zmq::send_flags::sndmore);
+  dealer.SendRaw("three");
   // A well-formed hello in protocol version 99.
   aidsync::SyncMsg future;
   future.version = 99;
   future.session = 4242;
   future.body = aidsync::HelloMsg{"not a certificate", 0, std::nullopt};
-  dealer.send(zmq::buffer(aidsync::EncodeMessage(future)), zmq::send_flags::none);
-  auto answer = reply();
-  CHECK(refused_reason(answer) == "protocol_version");
+  dealer.Send(future);
+  auto answer = dealer.Reply();
+  CHECK(RefusedReason(answer) == "protocol_version");
   if (answer) CHECK(answer->session == 4242);
   // A push with no hello before it.
   aidsync::SyncMsg push;
   push.session = 77;
   push.body = aidsync::PushMsg{};
-  dealer.send(zmq::buffer(aidsync::EncodeMessage(push)), zmq::send_flags::none);
-  CHECK(refused_reason(reply()) == "no_session");
+  dealer.Send(push);
+  CHECK(RefusedReason(dealer.Reply()) == "no_session");
   // A frame over the size limit: libzmq drops the connection before parsing.
-  dealer.send(zmq::buffer(std::string((4 << 20) + 100, 'x')), zmq::send_flags::dontwait);
+  dealer.SendRaw(std::string((4 << 20) + 100, 'x'), zmq::send_flags::dontwait);
 
   CHECK(hub->Running());
   Result r = SyncOnce(s.dir, Endpoint(port));

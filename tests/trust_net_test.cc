@@ -1,0 +1,515 @@
+// Process-level tests of trust on the network (DESIGN 5 and 6, issue 4): real
+// `aidsync` processes and SQLite files, CurveZMQ on 127.0.0.1, free ports,
+// every wait a poll against a deadline. Where a test plays a modified client
+// it opens a raw CurveZMQ DEALER with a node's own key (tests/net_fixture.h)
+// and sends what a real client never would.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <regex>
+#include <string>
+#include <utility>
+#include <vector>
+#include <zmq.hpp>
+
+#include "crypto/invite.h"
+#include "crypto/keys.h"
+#include "sync/changeset.h"
+#include "sync/protocol.h"
+#include "tests/cli_fixture.h"
+#include "tests/net_fixture.h"
+#include "tests/process.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+namespace proc = aidsync::proc;
+using namespace aidsync::clitest;
+using namespace aidsync::nettest;
+using aidsync::ChangesetContent;
+using aidsync::SigningKey;
+using aidsync::SyncMsg;
+using aidsync::TableClass;
+using Catch::Matchers::Contains;
+using nlohmann::json;
+using proc::Result;
+
+json StatusOf(const std::string& data) { return ParseJson(Ok(data, {"status", "--json"})); }
+json Rejected(const std::string& data) { return StatusOf(data).at("rejected"); }
+
+// A reason's count in `status --json` rejected (0 when absent).
+int64_t CountOf(const json& rejected, const std::string& reason) { return rejected.value(reason, int64_t{0}); }
+
+std::string PutConsultation(const std::string& data, const std::string& summary,
+                            std::vector<std::string> extra = {}) {
+  std::vector<std::string> args{"put",   "consultations", "new", "channel=walk_in", "topic=宅基地纠纷",
+                                "summary=" + summary, "consulted_at=2015-04-02"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return Ok(data, std::move(args));
+}
+
+// A station's certificate as the hub recorded it at enrolment (raw bytes).
+std::string CertificateOf(const std::string& hub, const std::string& code) {
+  json rows = ParseJson(Query(hub, "SELECT certificate FROM stations WHERE code = '" + code + "'"));
+  REQUIRE(rows.size() == 1);
+  auto bytes = aidsync::FromHex(rows.at(0).at("certificate").get<std::string>());
+  REQUIRE(bytes.ok());
+  return *bytes;
+}
+
+SigningKey NodeKey(const std::string& dir) {
+  auto key = SigningKey::Load(dir + "/node.key");
+  INFO(key.status().ToString());
+  REQUIRE(key.ok());
+  return std::move(*key);
+}
+
+// A signed changeset of one consultations row (or any one-row table), made
+// the way a modified client would: whatever scope, class and table it likes.
+std::string Crafted(const SigningKey& key, const std::string& scope, TableClass cls, uint64_t seq,
+                    std::optional<aidsync::Digest> prev, const std::string& table, const std::string& row_id,
+                    const std::vector<std::pair<std::string, std::string>>& values) {
+  ChangesetContent c;
+  c.author = key.public_key();
+  c.scope = scope;
+  c.cls = cls;
+  c.seq = seq;
+  c.prev = prev;
+  const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch()).count();
+  c.hlc = static_cast<uint64_t>(now_ms) << 16;
+  c.schema_version = 1;
+  aidsync::TableOpsList ops{table, {}, {}};
+  aidsync::RowOp row{row_id, false, {}};
+  for (const auto& [column, text] : values) {
+    row.fields.push_back(
+        aidsync::FieldWriteOp{static_cast<uint16_t>(ops.columns.size()), {}, false, aidsync::Value::Text(text)});
+    ops.columns.push_back(column);
+  }
+  ops.rows.push_back(std::move(row));
+  c.tables.push_back(std::move(ops));
+  auto signed_cs = aidsync::SignChangeset(c, key);
+  INFO(signed_cs.status().ToString());
+  REQUIRE(signed_cs.ok());
+  return signed_cs->envelope;
+}
+
+std::vector<std::pair<std::string, std::string>> ConsultationValues(const std::string& summary) {
+  return {{"channel", "walk_in"}, {"topic", "伪造"}, {"summary", summary}, {"consulted_at", "2015-04-02"}};
+}
+
+SyncMsg Hello(uint64_t session, std::string certificate) {
+  aidsync::HelloMsg hello;
+  hello.certificate = std::move(certificate);
+  hello.wall_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch()).count();
+  return SyncMsg{aidsync::kProtocolVersion, session, std::move(hello)};
+}
+
+// The first push of a session: empty heads, `changesets`, no certificates.
+SyncMsg Push(uint64_t session, std::vector<std::string> changesets) {
+  aidsync::PushMsg push;
+  push.has_heads = true;
+  push.changesets = std::move(changesets);
+  return SyncMsg{aidsync::kProtocolVersion, session, std::move(push)};
+}
+
+// Every regular file under `dir`, by path, with its bytes.
+std::vector<std::pair<std::string, std::string>> FilesUnder(const std::string& dir) {
+  std::vector<std::pair<std::string, std::string>> files;
+  for (const auto& entry : fs::recursive_directory_iterator(dir))
+    if (entry.is_regular_file()) files.emplace_back(entry.path().string(), proc::ReadFile(entry.path().string()));
+  return files;
+}
+
+// The files among `files` that contain `needle`.
+std::vector<std::string> Holding(const std::vector<std::pair<std::string, std::string>>& files,
+                                 const std::string& needle) {
+  std::vector<std::string> out;
+  for (const auto& [path, bytes] : files)
+    if (bytes.find(needle) != std::string::npos) out.push_back(path);
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+
+TEST_CASE("trust: a node with a valid key but no certificate can neither push nor pull", "[trust]") {
+  County c(1);  // 0512 is enrolled; its certificate is public (the stations table)
+  std::string lawyer = PutLawyer(c.hub, "王建国", 8);
+  const std::string stray = c.tmp / "unenrolled";
+  Ok(On(stray, {"init", "--name", "无证工作站", "--code", "0530", "--scope", "430123/07", "--authority", c.authority}));
+
+  int port = proc::FreePort();
+  auto hub = StartHub(c, port);
+  const std::string before = Snapshot(c.hub);
+
+  Result r = SyncOnce(stray, Endpoint(port), 5);
+  RequireRefused(r, "enrol");
+
+  // A modified client: the stray node's own key, and 0512's certificate.
+  SigningKey key = NodeKey(stray);
+  zmq::context_t context;
+  CurveDealer dealer(context, key, c.hub_key, Endpoint(port));
+  dealer.Send(Hello(11, CertificateOf(c.hub, "0512")));
+  auto hello_reply = dealer.Reply();
+  std::string detail;
+  if (hello_reply)
+    if (auto* refused = std::get_if<aidsync::RefusedMsg>(&hello_reply->body)) detail = refused->detail;
+  INFO(hub->Describe() << "refusal detail: " << detail);
+  CHECK(RefusedReason(hello_reply) == "certificate_not_yours");
+  if (hello_reply) CHECK(hello_reply->session == 11);
+  dealer.Send(Push(11, {}));
+  CHECK(RefusedReason(dealer.Reply()) == "no_session");
+
+  CHECK(Snapshot(c.hub) == before);
+  json rejected = Rejected(c.hub);
+  INFO("hub rejected: " << Dump(rejected));
+  CHECK(CountOf(rejected, "certificate_not_yours") == 1);
+  CHECK(CountOf(rejected, "no_session") == 1);
+  CHECK(CountOf(rejected, "revoked_key") == 0);  // the key was admitted; its hello was not
+  CHECK(hub->Running());
+  // Nothing reached the stray node either.
+  CHECK(Count(stray, "aidsync_log") == 0);
+  CHECK_FALSE(Has(stray, "lawyers", lawyer));
+}
+
+TEST_CASE("trust: a revoked station's later writes are rejected and its sync refused at the handshake",
+          "[trust]") {
+  County c(1);
+  const Station& s = c.st[0];
+  std::string kept = PutConsultation(s.dir, "撤销前的咨询记录");
+  int port = proc::FreePort();
+  auto hub = StartHub(c, port);
+  Ok(SyncOnce(s.dir, Endpoint(port)));
+  REQUIRE(Has(c.hub, "consultations", kept));
+
+  std::string revoked = Ok(c.hub, {"revoke", s.key, "--reason", "工作站电脑被盗"});
+  CHECK_THAT(revoked, Contains(s.code));
+  std::string late = PutConsultation(s.dir, "撤销后的咨询记录");
+
+  // Over the network: refused by the hub's ZAP handler before any message.
+  Result r = SyncOnce(s.dir, Endpoint(port), 10);
+  INFO(r.Describe() << hub->Describe());
+  RequireRefused(r, "revoked");
+  CHECK(hub->WaitForLog("refused a connection from a revoked key"));
+  CHECK(CountOf(Rejected(c.hub), "revoked_key") == 1);
+
+  // By bundle: the late changeset is rejected, the one held before stays.
+  std::string file = c.NewBundlePath();
+  Ok(s.dir, {"bundle", "create", "--for", "0500", "--out", file});
+  Result applied = On(c.hub, {"bundle", "apply", file});
+  INFO(applied.Describe());
+  CHECK(applied.exit_code == 1);
+  CHECK(std::regex_search(applied.out, std::regex(R"(^0 applied, \d+ already present, 0 held, 1 rejected\n$)")));
+  REQUIRE(applied.ErrLines().size() == 1);
+  CHECK_THAT(applied.err, Contains("revoked_author"));
+
+  json rejected = Rejected(c.hub);
+  INFO("hub rejected: " << Dump(rejected));
+  CHECK(CountOf(rejected, "revoked_author") == 1);
+  CHECK(CountOf(rejected, "revoked_key") == 1);
+  CHECK_FALSE(Has(c.hub, "consultations", late));
+  CHECK(Has(c.hub, "consultations", kept));
+  CHECK(hub->Running());
+}
+
+TEST_CASE("trust: a station's roster and out-of-scope writes are refused at write time", "[trust]") {
+  County c(2);  // 0512 in township 430123/05, 0513 in 430123/06
+  const Station& s = c.st[0];
+  const std::string before = Snapshot(s.dir);
+
+  RequireRefused(On(s.dir, {"put", "lawyers", "new", "name=冒名律师", "firm=某所", "kind=lawyer", "practice_years=9",
+                            "active=1"}),
+                 "only the county hub");
+  RequireRefused(On(s.dir, {"put", "notices", "new", "title=假通知", "body=x", "issued_at=2015-03-07"}),
+                 "reference data");
+  RequireRefused(On(s.dir, {"put", "consultations", "new", "channel=walk_in", "topic=x", "summary=越权记录",
+                            "consulted_at=2015-04-02", "scope=" + c.st[1].scope}),
+                 "outside this node's jurisdiction");
+  RequireRefused(On(s.dir, {"put", "consultations", "new", "--scope", "430123", "channel=walk_in", "topic=x",
+                            "summary=越权记录", "consulted_at=2015-04-02"}),
+                 "outside this node's jurisdiction");
+  CHECK(Snapshot(s.dir) == before);
+}
+
+TEST_CASE("trust: forged, unknown-author, out-of-scope and roster changesets pushed over Curve are rejected",
+          "[trust]") {
+  County c(2);
+  const Station& s = c.st[0];  // 0512, 430123/05
+  std::string lawyer = PutLawyer(c.hub, "王建国", 8);
+  int port = proc::FreePort();
+  auto hub = StartHub(c, port);
+  const int64_t lawyers_before = Count(c.hub, "lawyers");
+
+  SigningKey key = NodeKey(s.dir);
+  aidsync::testing::SeededRandom rng(4242);
+  SigningKey stranger = SigningKey::Generate(rng);
+
+  // A valid changeset of the station's own (the control: it must be applied).
+  std::string valid = Crafted(key, s.scope, TableClass::kCase, 1, std::nullopt, "consultations", "trust-valid-1",
+                              ConsultationValues("VALID-MARK-合法记录"));
+  aidsync::Digest valid_id;
+  REQUIRE(aidsync::DecodeChangeset(valid, &valid_id).ok());
+  // Its successor with one byte of the signature (the envelope's last 64 bytes) flipped.
+  std::string forged = Crafted(key, s.scope, TableClass::kCase, 2, valid_id, "consultations", "trust-forged-1",
+                               ConsultationValues("FORGED-MARK-伪造签名"));
+  forged[forged.size() - 10] ^= 0x01;
+  aidsync::Digest ignored;
+  REQUIRE(aidsync::DecodeChangeset(forged, &ignored).status().code() == aidsync::Status::Code::kBadSignature);
+  std::string unknown = Crafted(stranger, s.scope, TableClass::kCase, 1, std::nullopt, "consultations",
+                                "trust-unknown-1", ConsultationValues("UNKNOWN-MARK-无名作者"));
+  std::string out_of_scope = Crafted(key, c.st[1].scope, TableClass::kCase, 1, std::nullopt, "consultations",
+                                     "trust-scope-1", ConsultationValues("SCOPE-MARK-越权"));
+  std::string roster = Crafted(key, s.scope, TableClass::kReference, 1, std::nullopt, "lawyers", "trust-roster-1",
+                               {{"name", "ROSTER-MARK-冒名律师"}, {"kind", "lawyer"}});
+  // The roster row smuggled into a case changeset.
+  std::string smuggled = Crafted(key, s.scope, TableClass::kCase, 2, valid_id, "lawyers", "trust-roster-2",
+                                 {{"name", "SMUGGLED-MARK-夹带律师"}, {"kind", "lawyer"}});
+
+  zmq::context_t context;
+  CurveDealer dealer(context, key, c.hub_key, Endpoint(port));
+  dealer.Send(Hello(21, CertificateOf(c.hub, s.code)));
+  auto welcome = dealer.Reply();
+  INFO(hub->Describe());
+  REQUIRE(welcome);
+  REQUIRE(std::holds_alternative<aidsync::WelcomeMsg>(welcome->body));
+  dealer.Send(Push(21, {valid, forged, unknown, out_of_scope, roster, smuggled}));
+  auto reply = dealer.Reply();
+  REQUIRE(reply);
+  INFO("reply: " << RefusedReason(reply));
+  auto* batch = std::get_if<aidsync::BatchMsg>(&reply->body);
+  REQUIRE(batch != nullptr);
+  CHECK(batch->applied == 1);
+  CHECK(batch->rejected == 5);
+
+  json rejected = Rejected(c.hub);
+  INFO(hub->Describe() << "hub rejected: " << Dump(rejected));
+  CHECK(CountOf(rejected, "bad_signature") == 1);
+  CHECK(CountOf(rejected, "unknown_author") == 1);
+  CHECK(CountOf(rejected, "out_of_scope") == 1);
+  CHECK(CountOf(rejected, "unauthorized_table") == 2);
+  CHECK(Has(c.hub, "consultations", "trust-valid-1"));
+  CHECK(Count(c.hub, "consultations") == 1);
+  CHECK(Count(c.hub, "lawyers") == lawyers_before);
+  const std::string tables = ListAll(c.hub);
+  CHECK_THAT(tables, Contains("VALID-MARK"));
+  for (const char* mark : {"FORGED-MARK", "UNKNOWN-MARK", "SCOPE-MARK", "ROSTER-MARK", "SMUGGLED-MARK"})
+    CHECK_THAT(tables, !Contains(mark));
+  CHECK(hub->Running());
+  // The real station still syncs; it receives the control row as its own.
+  Result r = SyncOnce(s.dir, Endpoint(port));
+  INFO(r.Describe());
+  Ok(r);
+  CHECK(Has(s.dir, "lawyers", lawyer));
+}
+
+TEST_CASE("trust: a village's files hold none of another village's records after both synced with the hub",
+          "[trust]") {
+  County c(0);
+  Station a = c.AddStation("新华村联系点", "0514", "430123/05/017");
+  Station b = c.AddStation("东风村联系点", "0515", "430123/05/018");  // same township
+  Station d = c.AddStation("石门村联系点", "0516", "430123/06/003");  // another township
+  PutLawyer(c.hub, "王建国", 8);
+  const std::string mine = "新华村独有摘要-A7Q";
+  const std::string theirs_b = "东风村独有摘要-B3K";
+  const std::string theirs_d = "石门村独有摘要-D9X";
+  std::string id_a = PutConsultation(a.dir, mine);
+  std::string id_b = PutConsultation(b.dir, theirs_b);
+  std::string id_d = PutConsultation(d.dir, theirs_d);
+
+  int port = proc::FreePort();
+  auto hub = StartHub(c, port);
+  for (const Station* v : {&a, &b, &d, &d, &b, &a}) {
+    Result r = SyncOnce(v->dir, Endpoint(port));
+    INFO(v->code << ": " << r.Describe() << hub->Describe());
+    Ok(r);
+  }
+  for (const auto& [id, who] : {std::pair{id_a, "A"}, {id_b, "B"}, {id_d, "D"}}) {
+    INFO("record of village " << who);
+    CHECK(Has(c.hub, "consultations", id));
+  }
+
+  auto files = FilesUnder(a.dir);
+  std::string listing;
+  for (const auto& [path, bytes] : files) listing += path + " (" + std::to_string(bytes.size()) + " bytes)\n";
+  INFO("village A's data dir:\n" << listing);
+  REQUIRE(files.size() >= 2);
+  CHECK_FALSE(Holding(files, mine).empty());  // the scan does see a record in these files
+  CHECK_FALSE(Holding(files, id_a).empty());
+  for (const std::string& needle : {theirs_b, id_b, theirs_d, id_d}) {
+    INFO("looking for " << needle);
+    CHECK(Holding(files, needle).empty());
+  }
+  CHECK(CountOf(Rejected(a.dir), "not_for_this_node") == 0);  // nobody even offered them
+}
+
+TEST_CASE("trust: a data dir copied to a second machine raises the fork alarm and loses no record", "[trust]") {
+  County c(1);
+  const Station& s = c.st[0];
+  std::string first = PutConsultation(s.dir, "复制前的记录");
+  int port = proc::FreePort();
+  auto hub = StartHub(c, port);
+  Ok(SyncOnce(s.dir, Endpoint(port)));
+
+  const std::string copy = c.tmp / "station-0512-copy";
+  fs::copy(s.dir, copy, fs::copy_options::recursive);
+  REQUIRE(proc::FileMode(copy) == 0700);
+  std::string on_original = PutConsultation(s.dir, "原机器的记录");
+  std::string on_copy = PutConsultation(copy, "复制机器的记录");
+  for (const std::string& dir : {s.dir, copy}) {
+    Result r = SyncOnce(dir, Endpoint(port));
+    INFO(r.Describe() << hub->Describe());
+    Ok(r);
+  }
+
+  json status = StatusOf(c.hub);
+  INFO(hub->Describe() << "hub status: " << Dump(status));
+  REQUIRE(status.at("forks").size() == 1);
+  const json& fork = status.at("forks").at(0);
+  CHECK(fork.at("author_key") == s.key);
+  CHECK(fork.at("scope") == s.scope);
+  CHECK(fork.at("class") == "case");
+  CHECK(fork.at("seq") == 2);
+  CHECK_THAT(Dump(status.at("alerts")), Contains("fork"));
+  for (const std::string& id : {first, on_original, on_copy}) CHECK(Has(c.hub, "consultations", id));
+  const int64_t log_before = Count(c.hub, "aidsync_log");
+
+  Ok(c.hub, {"revoke", s.key, "--reason", "数据目录被复制到第二台电脑"});
+  json after = StatusOf(c.hub);
+  INFO("hub status after revoke: " << Dump(after));
+  CHECK(after.at("forks").empty());
+  CHECK_THAT(Dump(after.at("alerts")), !Contains("fork"));
+  for (const std::string& id : {first, on_original, on_copy}) CHECK(Has(c.hub, "consultations", id));
+  CHECK(Count(c.hub, "aidsync_log") == log_before);
+  CHECK(CountOf(after.at("rejected"), "revoked_author") == 0);
+}
+
+TEST_CASE("trust: bytes between a station and the hub hold no record value in clear", "[trust]") {
+  County c(1);
+  const Station& s = c.st[0];
+  const std::string lawyer_name = "欧阳律师甲";
+  std::string lawyer = PutLawyer(c.hub, lawyer_name, 8);
+  const std::string summary = "咨询宅基地纠纷-明文检查-S5";
+  const std::string applicant = "欧阳秀英";
+  const std::string id_number = "430123198807150046";
+  std::string consultation = PutConsultation(s.dir, summary);
+  std::string app = Ok(s.dir, {"put", "applications", "new", "applicant_name=" + applicant, "id_number=" + id_number,
+                               "phone=13912345678", "category=civil", "matter=追索劳动报酬",
+                               "income_status=low_income", "received_at=2015-04-02", "status=received"});
+
+  int port = proc::FreePort();
+  auto hub = StartHub(c, port);
+  Relay relay(port, RelayOptions{.capture = true});
+  Result r = SyncOnce(s.dir, Endpoint(relay.port()));
+  INFO(r.Describe() << hub->Describe());
+  Ok(r);
+  CHECK(Has(c.hub, "consultations", consultation));
+  CHECK(Has(c.hub, "applications", app));
+  CHECK(Has(s.dir, "lawyers", lawyer));  // and the roster came down
+
+  const std::string up = relay.CapturedUp(), down = relay.CapturedDown();
+  INFO("captured " << up.size() << " bytes up, " << down.size() << " bytes down, " << relay.connections()
+                   << " connections");
+  CHECK(relay.connections() >= 1);
+  // The capture holds the whole session: at least the protocol bytes `sync`
+  // counted, among them the changesets with every value looked for below.
+  std::smatch figures;
+  REQUIRE(std::regex_search(r.out, figures, std::regex(R"(, (\d+) bytes)")));
+  CHECK(static_cast<int64_t>(up.size() + down.size()) >= std::stoll(figures[1]));
+  REQUIRE(up.size() > 1000);
+  REQUIRE(down.size() > 500);
+  // The capture is the real link: its ZMTP greetings name the CURVE mechanism.
+  CHECK(up.find("CURVE") != std::string::npos);
+  CHECK(down.find("CURVE") != std::string::npos);
+  for (const std::string& secret : {summary, applicant, id_number, std::string("13912345678"), consultation, app,
+                                    s.name, std::string("县法律援助中心"), lawyer_name}) {
+    INFO("looking for " << secret);
+    CHECK(up.find(secret) == std::string::npos);
+    CHECK(down.find(secret) == std::string::npos);
+  }
+}
+
+TEST_CASE("trust: an invite works once, and a used, tampered or zero-hour invite is refused", "[trust]") {
+  County c(0);
+  int port = proc::FreePort();
+  auto hub = StartHub(c, port);
+
+  const std::string token = Ok(c.hub, {"invite", "--name", "石门村联系点", "--code", "0520", "--scope",
+                                       "430123/06/003", "--address", Endpoint(port)});
+  INFO("token: " << token);
+  REQUIRE(std::regex_match(token, std::regex("aidsync-invite-[A-Za-z0-9_-]+")));
+
+  const std::string joined = c.tmp / "joined";
+  Result j = On(joined, {"join", token, "--timeout", "10"});
+  INFO(j.Describe() << hub->Describe());
+  const std::string key = Ok(j);
+  REQUIRE(IsHex64(key));
+  json node = StatusOf(joined).at("node");
+  CHECK(node.at("id") == key);
+  CHECK(node.at("code") == "0520");
+  CHECK(node.at("scope") == "430123/06/003");
+  CHECK(node.at("enrolled") == true);
+  CHECK(ParseJson(Query(c.hub, "SELECT public_key FROM stations WHERE code = '0520'")) ==
+        json::parse(R"([{"public_key":")" + key + R"("}])"));
+  // The new node syncs both ways.
+  std::string record = PutConsultation(joined, "新入网站点的记录");
+  Ok(SyncOnce(joined, Endpoint(port)));
+  CHECK(Has(c.hub, "consultations", record));
+  const int64_t stations = Count(c.hub, "stations");
+
+  // The same token from another machine.
+  Result again = On(c.tmp / "second", {"join", token, "--timeout", "10"});
+  RequireRefused(again, "already used");
+  CHECK_THAT(again.err, Contains("(invite_used)"));
+  CHECK(CountOf(Rejected(c.hub), "invite_used") == 1);
+
+  // One character changed in the middle of the token.
+  std::string tampered = token;
+  const size_t mid = tampered.size() / 2;
+  tampered[mid] = tampered[mid] == 'A' ? 'B' : 'A';
+  RequireRefused(On(c.tmp / "third", {"join", tampered, "--timeout", "10"}));
+  // A token whose secret was changed, otherwise well-formed: the hub knows no such invite.
+  auto decoded = aidsync::DecodeInviteToken(token);
+  REQUIRE(decoded.ok());
+  decoded->secret.bytes[7] ^= 0x40;
+  RequireRefused(On(c.tmp / "fourth", {"join", aidsync::EncodeInviteToken(*decoded), "--timeout", "10"}),
+                 "invite_unknown");
+  CHECK(CountOf(Rejected(c.hub), "invite_unknown") == 1);
+  CHECK(Count(c.hub, "stations") == stations);
+
+  // Expiry cannot be waited for here: an invite valid for zero hours is bad
+  // input, and the hours asked for are the hours stored.
+  const int64_t invites = Count(c.hub, "aidsync_invites");
+  RequireRefused(On(c.hub, {"invite", "--name", "过期村", "--code", "0521", "--scope", "430123/06/004", "--address",
+                            Endpoint(port), "--valid-hours", "0"}),
+                 "valid-hours");
+  CHECK(Count(c.hub, "aidsync_invites") == invites);
+  Ok(c.hub, {"invite", "--name", "一小时村", "--code", "0522", "--scope", "430123/06/005", "--address",
+             Endpoint(port), "--valid-hours", "1"});
+  // (expiry and creation time are two clock readings a few ms apart)
+  CHECK(Query(c.hub, "SELECT (expires_at - created_at + 30000) / 60000 AS minutes FROM aidsync_invites "
+                     "WHERE code = '0522'") == R"([{"minutes":60}])");
+  CHECK(hub->Running());
+}
+
+TEST_CASE("trust: a bundle opened with the wrong key fails cleanly and changes nothing", "[trust]") {
+  County c(2);
+  const Station& a = c.st[0];
+  const Station& b = c.st[1];
+  std::string lawyer = PutLawyer(c.hub, "王建国", 8);
+  const std::string file = c.NewBundlePath();
+  Ok(c.hub, {"bundle", "create", "--for", a.code, "--out", file});
+
+  const std::string before = Snapshot(b.dir);
+  RequireRefused(On(b.dir, {"bundle", "apply", file}), "cannot be opened with this node's key");
+  CHECK(Snapshot(b.dir) == before);
+  CHECK_FALSE(Has(b.dir, "lawyers", lawyer));
+  // The bundle itself is good: its recipient opens it.
+  Ok(On(a.dir, {"bundle", "apply", file}));
+  CHECK(Has(a.dir, "lawyers", lawyer));
+}
+
+}  // namespace
