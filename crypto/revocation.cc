@@ -21,6 +21,9 @@ Status ValidateFields(const RevocationFields& fields, size_t max_chains) {
   if (fields.node_key == PublicKey{}) return Status::InvalidArgument("revoked key is empty");
   if (fields.reason.size() > kMaxReasonBytes)
     return Status::InvalidArgument("revocation reason is longer than " + std::to_string(kMaxReasonBytes) + " bytes");
+  // The reason is shown in terminals and logs: no control characters.
+  for (unsigned char c : fields.reason)
+    if (c < 0x20 || c == 0x7f) return Status::InvalidArgument("revocation reason contains a control character");
   if (fields.chains.size() > max_chains)
     return Status::InvalidArgument("revocation names " + std::to_string(fields.chains.size()) +
                                    " chains, over the limit of " + std::to_string(max_chains));

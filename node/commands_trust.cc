@@ -54,10 +54,7 @@ Status RunEnroll(Context& ctx, const EnrollArgs& a) {
   RETURN_IF_ERROR(ValidateScope(a.scope));
   if (!ScopeContains(replica->identity().scope, a.scope))
     return Status::InvalidArgument("scope " + a.scope + " is outside the county " + replica->identity().scope);
-  ASSIGN_OR_RETURN(std::optional<Certificate> same_code, replica->CertificateByCode(a.code));
-  if (same_code && !(same_code->fields().node_key == fields.node_key))
-    return Status::AlreadyExists("station code " + a.code + " is already enrolled to another key (" +
-                                 same_code->fields().name + "); station codes number notices and must be unique");
+  RETURN_IF_ERROR(replica->CheckMayEnrol(a.code, fields.node_key));
   // Refuse an existing --out before recording anything (the final link()
   // refuses too, should one appear in between).
   if (::access(a.out.c_str(), F_OK) == 0) return Status::AlreadyExists(a.out + " already exists; choose another name");

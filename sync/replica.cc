@@ -209,12 +209,34 @@ Result<ReplicaStatus> Replica::GetStatus() {
 }
 
 Result<std::optional<Certificate>> Replica::CertificateByCode(const std::string& code) {
-  auto stmt = db_->Cached("SELECT cert FROM aidsync_certificates WHERE code = ? ORDER BY issued_at DESC LIMIT 1");
+  // A code re-enrolled after its old key was revoked names the new key.
+  auto stmt = db_->Cached(
+      "SELECT cert FROM aidsync_certificates WHERE code = ? "
+      "ORDER BY node_key IN (SELECT node_key FROM aidsync_revocations), issued_at DESC LIMIT 1");
   stmt->BindText(1, code);
   ASSIGN_OR_RETURN(bool row, stmt->Step());
   if (!row) return std::optional<Certificate>();
   ASSIGN_OR_RETURN(Certificate cert, Certificate::Parse(stmt->ColumnBlob(0), identity_.authority));
   return std::optional<Certificate>(std::move(cert));
+}
+
+Status Replica::CheckMayEnrol(const std::string& code, const std::optional<PublicKey>& key) {
+  ASSIGN_OR_RETURN(std::optional<Certificate> same_code, CertificateByCode(code));
+  if (same_code && (!key || !(same_code->fields().node_key == *key))) {
+    ASSIGN_OR_RETURN(std::optional<Revocation> revoked, RevocationOf(same_code->fields().node_key));
+    if (!revoked)
+      return Status::AlreadyExists("station code " + code + " is already enrolled to another key (" +
+                                   same_code->fields().name + "); station codes number notices and must be unique");
+  }
+  if (!key) return Status::OK();
+  ASSIGN_OR_RETURN(std::optional<Revocation> revoked, RevocationOf(*key));
+  if (revoked) return Status::Unauthorized("key " + key->Hex().substr(0, 16) + " was revoked; it cannot enrol again");
+  ASSIGN_OR_RETURN(std::optional<Certificate> enrolled, CertificateByKey(*key));
+  if (enrolled && enrolled->fields().code != code)
+    return Status::AlreadyExists("key " + key->Hex().substr(0, 16) + " is already enrolled as " +
+                                 enrolled->fields().name + " (" + enrolled->fields().code +
+                                 "); one key, one station");
+  return Status::OK();
 }
 
 Result<std::optional<Certificate>> Replica::HubCertificate() {

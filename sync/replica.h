@@ -184,6 +184,11 @@ class Replica {
   Status RecordStation(const Certificate& cert);
   // The trusted certificate of the node with station code `code`, if any.
   Result<std::optional<Certificate>> CertificateByCode(const std::string& code);
+  // Whether station `code` may be enrolled (to `key`, if known yet): the code
+  // is free or held by a revoked key (the genuine machine re-enrols under its
+  // code with a new key), and `key` is neither revoked nor enrolled under
+  // another code. AlreadyExists / Unauthorized naming the problem otherwise.
+  Status CheckMayEnrol(const std::string& code, const std::optional<PublicKey>& key);
   // The trusted certificate of the county hub (role hub), if any.
   Result<std::optional<Certificate>> HubCertificate();
   // The trusted certificate of `key`, if any.
@@ -223,9 +228,12 @@ class Replica {
   // transaction, issuing and recording the station's certificate. The same
   // key redeeming again gets its certificate again (a lost reply); any other
   // use fails with *reason set to a stable key ("invite_unknown",
-  // "invite_used", "invite_expired", "invite_refused") and changes nothing.
-  Result<Certificate> RedeemInvite(const InviteSecret& secret, const PublicKey& node_key, const SigningKey& authority,
-                                   const char** reason);
+  // "invite_used", "invite_expired", "invite_refused") and changes nothing;
+  // *reason is nullptr for a failure of this node's store. The authority key
+  // is loaded only once the invite is known to exist, so guessing secrets
+  // costs the hub one indexed read.
+  Result<Certificate> RedeemInvite(const InviteSecret& secret, const PublicKey& node_key,
+                                   const std::function<Result<SigningKey>()>& load_authority, const char** reason);
 
   // The endpoint `serve --listen` last bound (stations reach the hub there;
   // `invite` puts it in tokens by default), if any.

@@ -17,10 +17,7 @@ Status Replica::CreateInvite(const InviteSpec& spec, const InviteSecret& secret,
   // name or code is refused here rather than when the station is waiting.
   CertificateFields trial{identity_.key, spec.name, spec.code, Role::kStation, spec.scope, 0, {}};
   RETURN_IF_ERROR(Certificate::Issue(trial, authority).status());
-  ASSIGN_OR_RETURN(std::optional<Certificate> same_code, CertificateByCode(spec.code));
-  if (same_code)
-    return Status::AlreadyExists("station code " + spec.code + " is already enrolled (" + same_code->fields().name +
-                                 "); station codes number notices and must be unique");
+  RETURN_IF_ERROR(CheckMayEnrol(spec.code, std::nullopt));
   return InWriteTransaction([&]() -> Status {
     auto insert = db_->Cached(
         "INSERT INTO aidsync_invites(id, name, code, scope, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)");
@@ -31,46 +28,61 @@ Status Replica::CreateInvite(const InviteSpec& spec, const InviteSecret& secret,
 }
 
 Result<Certificate> Replica::RedeemInvite(const InviteSecret& secret, const PublicKey& node_key,
-                                          const SigningKey& authority, const char** reason) {
+                                          const std::function<Result<SigningKey>()>& load_authority,
+                                          const char** reason) {
   *reason = "invite_unknown";
   if (identity_.role != Role::kHub) return Status::Unauthorized("this node is not the hub and keeps no invites");
+  const Digest id = InviteId(secret);
+  {
+    // A read without the write lock first: a guessed secret costs one lookup.
+    auto probe = db_->Cached("SELECT 1 FROM aidsync_invites WHERE id = ?");
+    probe->BindBlob(1, id.view());
+    ASSIGN_OR_RETURN(bool found, probe->Step());
+    if (!found) return Status::NotFound("no such invite on this hub (mistyped, or made on another hub)");
+  }
+  *reason = nullptr;
   ASSIGN_OR_RETURN(auto tx, BeginLocal());
+  ASSIGN_OR_RETURN(SigningKey authority, load_authority());
   InviteSpec spec;
   {
     auto find = db_->Cached("SELECT name, code, scope, expires_at, used_by FROM aidsync_invites WHERE id = ?");
-    find->BindBlob(1, InviteId(secret).view());
+    find->BindBlob(1, id.view());
     ASSIGN_OR_RETURN(bool found, find->Step());
+    *reason = "invite_unknown";
     if (!found) return Status::NotFound("no such invite on this hub (mistyped, or made on another hub)");
     spec = {std::string(find->ColumnText(0)), std::string(find->ColumnText(1)), std::string(find->ColumnText(2))};
-    int64_t expires_at = find->ColumnInt(3);
-    if (!find->IsNull(4)) {
+    const int64_t expires_at = find->ColumnInt(3);
+    const bool used = !find->IsNull(4);
+    const bool used_by_this_key = used && find->ColumnBlob(4) == node_key.view();
+    find->Reset();
+    *reason = "invite_refused";
+    ASSIGN_OR_RETURN(std::optional<Revocation> revoked, RevocationOf(node_key));
+    if (revoked) return Status::Unauthorized("this key was revoked; a revoked key cannot enrol again");
+    if (used_by_this_key) {
       // The same key asking again (its first reply was lost) gets the same
       // enrolment again; any other key finds the invite used.
-      if (find->ColumnBlob(4) != node_key.view()) {
-        *reason = "invite_used";
-        return Status::Unauthorized("this invite was already used by another machine; ask the county admin for a new one");
-      }
       ASSIGN_OR_RETURN(std::optional<Certificate> issued, CertificateByKey(node_key));
-      if (issued) return *std::move(issued);
+      if (issued) {
+        *reason = nullptr;
+        return *std::move(issued);
+      }
+    } else if (used) {
+      *reason = "invite_used";
+      return Status::Unauthorized("this invite was already used by another machine; ask the county admin for a new one");
     } else if (env_.clock->NowMillis() > expires_at) {
       *reason = "invite_expired";
       return Status::Unauthorized("this invite expired; ask the county admin for a new one");
     }
   }
-  *reason = "invite_refused";
-  ASSIGN_OR_RETURN(std::optional<Revocation> revoked, RevocationOf(node_key));
-  if (revoked) return Status::Unauthorized("this key was revoked; a revoked key cannot enrol again");
-  ASSIGN_OR_RETURN(std::optional<Certificate> same_code, CertificateByCode(spec.code));
-  if (same_code && !(same_code->fields().node_key == node_key))
-    return Status::AlreadyExists("station code " + spec.code + " was enrolled to another key meanwhile");
+  RETURN_IF_ERROR(CheckMayEnrol(spec.code, node_key));
   CertificateFields fields{node_key, spec.name, spec.code, Role::kStation, spec.scope, env_.clock->NowMillis(), {}};
   ASSIGN_OR_RETURN(Certificate cert, Certificate::Issue(fields, authority));
+  *reason = nullptr;
   auto consume = db_->Cached("UPDATE aidsync_invites SET used_by = ?, used_at = ? WHERE id = ?");
-  consume->BindBlob(1, node_key.view()).Bind(2, env_.clock->NowMillis()).BindBlob(3, InviteId(secret).view());
+  consume->BindBlob(1, node_key.view()).Bind(2, env_.clock->NowMillis()).BindBlob(3, id.view());
   RETURN_IF_ERROR(consume->Run());
   RETURN_IF_ERROR(RecordStationIn(*tx, cert));
   RETURN_IF_ERROR(tx->Commit().status());
-  *reason = nullptr;
   return cert;
 }
 

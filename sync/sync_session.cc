@@ -285,13 +285,14 @@ void SyncServer::Expire(int64_t idle_ms) {
   }
 }
 
-bool SyncServer::AdmitCurveKey(std::string_view curve_key) {
+int SyncServer::AdmitCurveKey(std::string_view curve_key) {
   auto revoked = replica_.IsRevokedCurveKey(curve_key);
   // A store that cannot answer admits nobody: the client retries later.
-  if (revoked.ok() && !*revoked) return true;
-  (void)replica_.CountRejectedInput(revoked.ok() ? "revoked_key" : "server_error");
-  if (log_ && revoked.ok()) log_("refused a connection from a revoked key");
-  return false;
+  if (!revoked.ok()) return 300;
+  if (!*revoked) return 200;
+  (void)replica_.CountRejectedInput("revoked_key");
+  if (log_) log_("refused a connection from a revoked key");
+  return 400;
 }
 
 std::string SyncServer::Handle(const std::string& connection, const std::string& client_curve_key,
@@ -379,6 +380,13 @@ std::string SyncServer::OnPush(const std::string& connection, uint64_t session, 
   Session& s = it->second;
   s.last_active_ms = Now(replica_);
   const CertificateFields& client = s.client.fields();
+  // A key revoked while its session is open gets nothing more.
+  if (auto revoked = replica_.RevocationOf(client.node_key); !revoked.ok() || revoked->has_value()) {
+    const bool is_revoked = revoked.ok();
+    sessions_.erase(it);
+    if (!is_revoked) return Refuse(session, "server_error", "this node cannot read its own store now; try again later");
+    return Refuse(session, "revoked_key", "this node's key was revoked by the county");
+  }
   if (!s.have_gaps) {
     if (!push.has_heads) return Refuse(session, "malformed_message", "the first push must carry heads");
     s.outgoing = OutgoingStream(GapsFor(s.my_heads, push.heads, Holds(replica_)));
@@ -433,15 +441,13 @@ std::string SyncServer::OnJoin(const std::string& client_curve_key, uint64_t ses
   if (!IsCurveKeyOf(client_curve_key, join.node_key))
     return Refuse(session, "join_key_mismatch", "the join names a key other than the connection's");
   if (!VerifyDigestSignature(join.node_key, JoinProofDigest(join.secret, join.node_key), join.signature))
-    return Refuse(session, "bad_signature", "the join is not signed by the key it names");
-  auto authority = SigningKey::Load(AuthorityKeyPath(replica_.dir()));
-  if (!authority.ok()) return Refuse(session, "server_error", "the hub cannot read its authority key now");
+    return Refuse(session, "join_bad_signature", "the join is not signed by the key it names");
+  const std::string dir = replica_.dir();
+  auto load_authority = [&dir] { return SigningKey::Load(AuthorityKeyPath(dir)); };
   const char* reason = nullptr;
-  auto cert = replica_.RedeemInvite(join.secret, join.node_key, *authority, &reason);
+  auto cert = replica_.RedeemInvite(join.secret, join.node_key, load_authority, &reason);
   if (!cert.ok()) {
-    const Status::Code code = cert.status().code();
-    if (reason == nullptr || code == Status::Code::kIOError || code == Status::Code::kBusy ||
-        code == Status::Code::kCorruption)
+    if (reason == nullptr)
       return Refuse(session, "server_error", "the hub cannot enrol now: " + cert.status().message());
     if (log_) log_("refused a join: " + std::string(reason));
     return Refuse(session, reason, cert.status().message());

@@ -147,10 +147,11 @@ class SyncServer {
   // become a Refused reply too (the client retries later).
   std::string Handle(const std::string& connection, const std::string& client_curve_key, std::string_view request);
 
-  // The ZAP decision for a connecting Curve key (32 raw bytes): false, and
-  // counted under "revoked_key", for a revoked node; true otherwise (a node
+  // The ZAP decision for a connecting Curve key (32 raw bytes), as a ZAP
+  // status code: 400, counted under "revoked_key", for a revoked node; 300
+  // (try later) when this node cannot read its store; 200 otherwise (a node
   // enrolled after this one last synced must still be able to say hello).
-  bool AdmitCurveKey(std::string_view curve_key);
+  int AdmitCurveKey(std::string_view curve_key);
 
   // Forgets sessions idle for longer than `idle_ms`.
   void Expire(int64_t idle_ms);

@@ -49,13 +49,15 @@ class DisconnectWatch {
   }
 
   // Reads one monitor event (two frames: 16-bit event id and 32-bit value, then the address).
-  Event Read() {
+  // For a refused handshake the value is the server's ZAP status code.
+  Event Read(uint32_t* value = nullptr) {
     zmq::message_t event, address;
     if (!pair_.recv(event, zmq::recv_flags::dontwait)) return Event::kNone;
     if (event.more()) (void)pair_.recv(address, zmq::recv_flags::dontwait);
     if (event.size() < 2) return Event::kNone;
     uint16_t id;
     std::memcpy(&id, event.data(), sizeof id);
+    if (value != nullptr && event.size() >= 6) std::memcpy(value, static_cast<const char*>(event.data()) + 2, 4);
     if (id == ZMQ_EVENT_CONNECTED) return Event::kConnected;
     if (id == ZMQ_EVENT_DISCONNECTED) return Event::kDisconnected;
     // The server's ZAP handler said no (this key is revoked).
@@ -132,10 +134,12 @@ Status RunClientSession(zmq::context_t& context, const std::string& endpoint, co
           break;
         }
         if (items[1].revents & ZMQ_POLLIN) {
-          DisconnectWatch::Event event = watch.Read();
+          uint32_t value = 0;
+          DisconnectWatch::Event event = watch.Read(&value);
           if (event == DisconnectWatch::Event::kConnected) connected = true;
           if (event == DisconnectWatch::Event::kRefused) {
-            std::string error = endpoint + " refused this node's key (revoked?)";
+            std::string error = value == 300 ? endpoint + " could not check this node's key now; try again later"
+                                             : endpoint + " refused this node's key: it was revoked by the county";
             client.RecordFailure(error);
             return Status::Unauthorized(error);
           }
@@ -229,10 +233,13 @@ void SyncListener::AnswerZap(SyncServer& server) {
   if (frames.size() == 7 && AsString(frames[0]) == "1.0" && AsString(frames[2]) == kZapDomain &&
       AsString(frames[5]) == "CURVE" && frames[6].size() == 32) {
     std::string key = AsString(frames[6]);
-    if (server.AdmitCurveKey(key)) {
-      status = "200";
+    const int code = server.AdmitCurveKey(key);
+    status = std::to_string(code);
+    if (code == 200) {
       text = "OK";
       user_id = ToHex(key);
+    } else if (code == 300) {
+      text = "try later";
     }
   }
   zap_.send(zmq::buffer(std::string("1.0")), zmq::send_flags::sndmore);

@@ -14,6 +14,13 @@
 namespace aidsync {
 namespace {
 
+// What SyncServer hands RedeemInvite: a loader of the hub's authority key.
+std::function<Result<SigningKey>()> AuthorityOf(const Replica& hub) {
+  const std::string dir = hub.dir();
+  return [dir] { return SigningKey::Load(AuthorityKeyPath(dir)); };
+}
+
+
 using testing::Cluster;
 using testing::Node;
 using testing::PutRow;
@@ -209,7 +216,7 @@ TEST_CASE("invite: CreateInvite and RedeemInvite enrol once, bound to the first 
     REQUIRE_OK(side);
     REQUIRE_OK((*side)->Exec("CREATE TRIGGER fail_stations BEFORE INSERT ON stations WHEN NEW.code = '0530' "
                              "BEGIN SELECT RAISE(ABORT, 'injected failure'); END"));
-    auto failed = hub.RedeemInvite(secret, first.public_key(), authority, &reason);
+    auto failed = hub.RedeemInvite(secret, first.public_key(), AuthorityOf(hub), &reason);
     CHECK_FALSE(failed.ok());
     CHECK(HubState(hub) == before);
     REQUIRE_OK((*side)->Exec("DROP TRIGGER fail_stations"));
@@ -220,7 +227,7 @@ TEST_CASE("invite: CreateInvite and RedeemInvite enrol once, bound to the first 
   const std::string before_first = HubState(hub);
   const int64_t log_before = testing::TotalChangesets(hub);
   reason = "unset";
-  auto cert = hub.RedeemInvite(secret, first.public_key(), authority, &reason);
+  auto cert = hub.RedeemInvite(secret, first.public_key(), AuthorityOf(hub), &reason);
   REQUIRE_OK(cert);
   CHECK(reason == nullptr);
   const CertificateFields& f = cert->fields();
@@ -252,7 +259,7 @@ TEST_CASE("invite: CreateInvite and RedeemInvite enrol once, bound to the first 
 
   // Another key: the invite is used; nothing changes.
   reason = "unset";
-  REQUIRE_CODE(hub.RedeemInvite(secret, second.public_key(), authority, &reason), Status::Code::kUnauthorized);
+  REQUIRE_CODE(hub.RedeemInvite(secret, second.public_key(), AuthorityOf(hub), &reason), Status::Code::kUnauthorized);
   CHECK(std::string(reason) == "invite_used");
   CHECK(HubState(hub) == after_first);
   CHECK_FALSE(hub.CertificateByKey(second.public_key())->has_value());
@@ -260,7 +267,7 @@ TEST_CASE("invite: CreateInvite and RedeemInvite enrol once, bound to the first 
   // The first key again (its reply was lost): the same certificate, nothing new written, even after expiry.
   for (int64_t later : {int64_t{0}, 2 * kHourMs}) {
     clock.Advance(later);
-    auto again = hub.RedeemInvite(secret, first.public_key(), authority, &reason);
+    auto again = hub.RedeemInvite(secret, first.public_key(), AuthorityOf(hub), &reason);
     REQUIRE_OK(again);
     CHECK(again->bytes() == cert->bytes());
     CHECK(HubState(hub) == after_first);
@@ -272,14 +279,14 @@ TEST_CASE("invite: CreateInvite and RedeemInvite enrol once, bound to the first 
   clock.Advance(1001);
   const std::string before_expired = HubState(hub);
   reason = "unset";
-  REQUIRE_CODE(hub.RedeemInvite(short_lived, second.public_key(), authority, &reason), Status::Code::kUnauthorized);
+  REQUIRE_CODE(hub.RedeemInvite(short_lived, second.public_key(), AuthorityOf(hub), &reason), Status::Code::kUnauthorized);
   CHECK(std::string(reason) == "invite_expired");
   CHECK(HubState(hub) == before_expired);
 
   // A secret the hub never issued.
   InviteSecret unknown = NewSecret(cluster.random());
   reason = "unset";
-  REQUIRE_CODE(hub.RedeemInvite(unknown, second.public_key(), authority, &reason), Status::Code::kNotFound);
+  REQUIRE_CODE(hub.RedeemInvite(unknown, second.public_key(), AuthorityOf(hub), &reason), Status::Code::kNotFound);
   CHECK(std::string(reason) == "invite_unknown");
   CHECK(HubState(hub) == before_expired);
 
@@ -287,11 +294,11 @@ TEST_CASE("invite: CreateInvite and RedeemInvite enrol once, bound to the first 
   InviteSecret twin_a = NewSecret(cluster.random()), twin_b = NewSecret(cluster.random());
   REQUIRE_OK(hub.CreateInvite({"南山乡工作站", "0550", "430123/06"}, twin_a, clock.NowMillis() + kHourMs, authority));
   REQUIRE_OK(hub.CreateInvite({"南山乡工作站", "0550", "430123/06"}, twin_b, clock.NowMillis() + kHourMs, authority));
-  REQUIRE_OK(hub.RedeemInvite(twin_a, second.public_key(), authority, &reason));
+  REQUIRE_OK(hub.RedeemInvite(twin_a, second.public_key(), AuthorityOf(hub), &reason));
   const std::string before_twin = HubState(hub);
   SigningKey third = SigningKey::Generate(cluster.random());
   reason = "unset";
-  REQUIRE_CODE(hub.RedeemInvite(twin_b, third.public_key(), authority, &reason), Status::Code::kAlreadyExists);
+  REQUIRE_CODE(hub.RedeemInvite(twin_b, third.public_key(), AuthorityOf(hub), &reason), Status::Code::kAlreadyExists);
   CHECK(std::string(reason) == "invite_refused");
   CHECK(HubState(hub) == before_twin);
 
@@ -301,7 +308,7 @@ TEST_CASE("invite: CreateInvite and RedeemInvite enrol once, bound to the first 
   REQUIRE_OK(hub.CreateInvite({"北山乡工作站", "0560", "430123/08"}, fresh, clock.NowMillis() + kHourMs, authority));
   const std::string before_revoked = HubState(hub);
   reason = "unset";
-  REQUIRE_CODE(hub.RedeemInvite(fresh, second.public_key(), authority, &reason), Status::Code::kUnauthorized);
+  REQUIRE_CODE(hub.RedeemInvite(fresh, second.public_key(), AuthorityOf(hub), &reason), Status::Code::kUnauthorized);
   CHECK(std::string(reason) == "invite_refused");
   CHECK(HubState(hub) == before_revoked);
   CHECK(RejectedTotal(hub) == 0);  // the replica API itself counts nothing: the server does
@@ -391,12 +398,12 @@ TEST_CASE("invite: join end to end through SyncServer::Handle, with mismatched k
   Signature good = key->SignDigest(JoinProofDigest(secret, node_key));
   Signature altered = good;
   altered[10] ^= 0x01;
-  refused("altered signature", CurveHex(node_key), join_msg(secret, node_key, altered), "bad_signature");
+  refused("altered signature", CurveHex(node_key), join_msg(secret, node_key, altered), "join_bad_signature");
   refused("signed by another key", CurveHex(node_key),
-          join_msg(secret, node_key, intruder.SignDigest(JoinProofDigest(secret, node_key))), "bad_signature");
+          join_msg(secret, node_key, intruder.SignDigest(JoinProofDigest(secret, node_key))), "join_bad_signature");
   InviteSecret elsewhere = NewSecret(cluster.random());
   refused("signed over another secret", CurveHex(node_key),
-          join_msg(secret, node_key, key->SignDigest(JoinProofDigest(elsewhere, node_key))), "bad_signature");
+          join_msg(secret, node_key, key->SignDigest(JoinProofDigest(elsewhere, node_key))), "join_bad_signature");
   refused("a secret the hub never issued", CurveHex(node_key),
           join_msg(elsewhere, node_key, key->SignDigest(JoinProofDigest(elsewhere, node_key))), "invite_unknown");
   {
@@ -448,7 +455,7 @@ TEST_CASE("invite: join end to end through SyncServer::Handle, with mismatched k
     JoinClient late(intruder, expired_token, 9);
     refused("an expired invite", CurveHex(intruder.public_key()), *late.Start(), "invite_expired");
   }
-  CHECK(StatusOf(hub).rejected == Counts{{"bad_signature", 3}, {"invite_expired", 1}, {"invite_unknown", 1},
+  CHECK(StatusOf(hub).rejected == Counts{{"join_bad_signature", 3}, {"invite_expired", 1}, {"invite_unknown", 1},
                                          {"invite_used", 1}, {"join_key_mismatch", 1}});
 
   // The client checks the hub's certificate against the token.

@@ -524,8 +524,8 @@ TEST_CASE("revocation: revocations travel in sessions, hub to township to villag
   CHECK(StatusOf(*town).rejected == Counts{{"revoked_key", 1}});
   // The transport's ZAP decision refuses it too, and counts it; others are admitted.
   SyncServer server(hub);
-  CHECK_FALSE(server.AdmitCurveKey(CurveRaw(lost->identity().key)));
-  CHECK(server.AdmitCurveKey(CurveRaw(town->identity().key)));
+  CHECK(server.AdmitCurveKey(CurveRaw(lost->identity().key)) == 400);
+  CHECK(server.AdmitCurveKey(CurveRaw(town->identity().key)) == 200);
   CHECK(StatusOf(hub).rejected == Counts{{"revoked_key", 2}});
   CHECK(Has(hub, "consultations", before_lost));
   CHECK_FALSE(Has(hub, "consultations", after_lost));
