@@ -92,7 +92,7 @@ say "over the network: the hub serves, the station syncs with one command"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$aidsync" serve "${hub[@]}" --listen "tcp://127.0.0.1:$port" 2>"$work/hub.log" &
 hub_pid=$!
-trap 'kill $hub_pid 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $hub_pid 2>/dev/null || true; rm -rf "$work"' EXIT
 "$aidsync" put "${st[@]}" consultations new channel=hotline_12348 topic=讨薪 \
   summary=农民工讨要工资，转法律援助申请 consulted_at=2015-05-12 >/dev/null
 "$aidsync" sync "${st[@]}" --peer "tcp://127.0.0.1:$port" --timeout 10

@@ -272,7 +272,11 @@ Status Replica::ForEachChangesetVisibleTo(const std::string& scope,
 Result<std::vector<std::string>> Replica::CertificatesVisibleTo(const std::string& /*scope*/) {
   // Certificates are public (they replicate to everyone in `stations`), so a
   // recipient gets all of them: it can then check every author it is sent.
-  ASSIGN_OR_RETURN(Statement stmt, db_->Prepare("SELECT cert FROM aidsync_certificates ORDER BY issued_at"));
+  return FirstColumnOfEach("SELECT cert FROM aidsync_certificates ORDER BY issued_at");
+}
+
+Result<std::vector<std::string>> Replica::FirstColumnOfEach(const std::string& sql) {
+  ASSIGN_OR_RETURN(Statement stmt, db_->Prepare(sql));
   std::vector<std::string> out;
   while (true) {
     ASSIGN_OR_RETURN(bool row, stmt.Step());

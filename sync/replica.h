@@ -380,6 +380,8 @@ class Replica {
                 const std::string& detail, ApplyReport* report);
   Status ReleaseHeld(const Digest& applied, ApplyReport* report);
   Result<std::string> AuthorName(std::string_view author_key);
+  // The first column (text or blob) of every row `sql` returns.
+  Result<std::vector<std::string>> FirstColumnOfEach(const std::string& sql);
 
   std::string dir_;
   Env env_;

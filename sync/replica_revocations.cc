@@ -182,25 +182,14 @@ Result<bool> Replica::IsRevokedCurveKey(std::string_view curve_key) {
 }
 
 Result<std::vector<std::string>> Replica::Revocations() {
-  ASSIGN_OR_RETURN(Statement stmt, db_->Prepare("SELECT bytes FROM aidsync_revocations ORDER BY id"));
-  std::vector<std::string> out;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (!row) break;
-    out.emplace_back(stmt.ColumnBlob(0));
-  }
-  return out;
+  return FirstColumnOfEach("SELECT bytes FROM aidsync_revocations ORDER BY id");
 }
 
 Result<Digest> Replica::RevocationsDigest() {
-  ASSIGN_OR_RETURN(Statement stmt, db_->Prepare("SELECT id FROM aidsync_revocations ORDER BY id"));
-  std::string ids;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (!row) break;
-    ids.append(stmt.ColumnBlob(0));
-  }
-  return ComputeDigest("aidsync revocation list", ids);
+  ASSIGN_OR_RETURN(std::vector<std::string> ids, FirstColumnOfEach("SELECT id FROM aidsync_revocations ORDER BY id"));
+  std::string all;
+  for (const auto& id : ids) all += id;
+  return ComputeDigest("aidsync revocation list", all);
 }
 
 Result<Revocation> Replica::Revoke(const PublicKey& key, const std::string& reason, const SigningKey& authority) {
