@@ -54,7 +54,7 @@ Status RunEnroll(Context& ctx, const EnrollArgs& a) {
   RETURN_IF_ERROR(ValidateScope(a.scope));
   if (!ScopeContains(replica->identity().scope, a.scope))
     return Status::InvalidArgument("scope " + a.scope + " is outside the county " + replica->identity().scope);
-  RETURN_IF_ERROR(replica->CheckMayEnrol(a.code, fields.node_key));
+  RETURN_IF_ERROR(replica->CheckMayEnrol(a.code, a.scope, fields.node_key));
   // Refuse an existing --out before recording anything (the final link()
   // refuses too, should one appear in between).
   if (::access(a.out.c_str(), F_OK) == 0) return Status::AlreadyExists(a.out + " already exists; choose another name");

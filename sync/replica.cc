@@ -220,13 +220,20 @@ Result<std::optional<Certificate>> Replica::CertificateByCode(const std::string&
   return std::optional<Certificate>(std::move(cert));
 }
 
-Status Replica::CheckMayEnrol(const std::string& code, const std::optional<PublicKey>& key) {
+Status Replica::CheckMayEnrol(const std::string& code, const std::optional<std::string>& scope,
+                              const std::optional<PublicKey>& key) {
   ASSIGN_OR_RETURN(std::optional<Certificate> same_code, CertificateByCode(code));
   if (same_code && (!key || !(same_code->fields().node_key == *key))) {
     ASSIGN_OR_RETURN(std::optional<Revocation> revoked, RevocationOf(same_code->fields().node_key));
     if (!revoked)
       return Status::AlreadyExists("station code " + code + " is already enrolled to another key (" +
                                    same_code->fields().name + "); station codes number notices and must be unique");
+    // The new key numbers notices under the old code: it must be in the old
+    // key's scope, where the old key's case rows (and so its notice numbers,
+    // which the counter moves past) reach it.
+    if (scope && *scope != same_code->fields().scope)
+      return Status::InvalidArgument("station code " + code + " was revoked in scope " + same_code->fields().scope +
+                                     "; it can be enrolled again only in that scope");
   }
   if (!key) return Status::OK();
   ASSIGN_OR_RETURN(std::optional<Revocation> revoked, RevocationOf(*key));

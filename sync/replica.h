@@ -184,11 +184,15 @@ class Replica {
   Status RecordStation(const Certificate& cert);
   // The trusted certificate of the node with station code `code`, if any.
   Result<std::optional<Certificate>> CertificateByCode(const std::string& code);
-  // Whether station `code` may be enrolled (to `key`, if known yet): the code
-  // is free or held by a revoked key (the genuine machine re-enrols under its
-  // code with a new key), and `key` is neither revoked nor enrolled under
-  // another code. AlreadyExists / Unauthorized naming the problem otherwise.
-  Status CheckMayEnrol(const std::string& code, const std::optional<PublicKey>& key);
+  // Whether station `code` may be enrolled in `scope` (to `key`, if known
+  // yet): the code is free, or held by a revoked key in the same scope (the
+  // genuine machine re-enrols under its code with a new key; its notice
+  // counter then catches up from the old key's case rows, which reach it —
+  // it should sync before it writes cases), and `key` is neither revoked nor
+  // enrolled under another code. AlreadyExists / InvalidArgument /
+  // Unauthorized naming the problem otherwise.
+  Status CheckMayEnrol(const std::string& code, const std::optional<std::string>& scope,
+                       const std::optional<PublicKey>& key);
   // The trusted certificate of the county hub (role hub), if any.
   Result<std::optional<Certificate>> HubCertificate();
   // The trusted certificate of `key`, if any.
@@ -376,8 +380,12 @@ class Replica {
   // station's numbers. Inside a transaction.
   Status AdvanceNoticeCounter(const std::string& notice);
   Status ObserveRemoteClock(const ChangesetContent& content);
+  // Keeps a refused changeset aside with its reason and counts it. The
+  // rejected store is capped; `taken_back` (a changeset a revocation moved
+  // out of the log, a signed record) is kept past the cap, since it exists
+  // nowhere else on this node.
   Status Reject(std::string_view envelope, const Digest& id, const std::string& reason,
-                const std::string& detail, ApplyReport* report);
+                const std::string& detail, ApplyReport* report, bool taken_back = false);
   Status ReleaseHeld(const Digest& applied, ApplyReport* report);
   Result<std::string> AuthorName(std::string_view author_key);
   // The first column (text or blob) of every row `sql` returns.

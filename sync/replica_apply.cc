@@ -87,7 +87,7 @@ Status Replica::ApplyRemoteBatch(const std::vector<std::string>& envelopes, Appl
 }
 
 Status Replica::Reject(std::string_view envelope, const Digest& id, const std::string& reason,
-                       const std::string& detail, ApplyReport* report) {
+                       const std::string& detail, ApplyReport* report, bool taken_back) {
   // Refused input is evidence for the admin, but it comes from the network
   // and must not be a way to fill the disk: bytes not signed by an enrolled
   // author (anyone can make those) are kept only in part, and past
@@ -96,9 +96,7 @@ Status Replica::Reject(std::string_view envelope, const Digest& id, const std::s
   constexpr int64_t kMaxRejectedKept = 10000;
   if (reason == kMalformed || reason == kBadSignature || reason == kUnknownAuthor)
     envelope = envelope.substr(0, kMaxKeptUnverifiedBytes);
-  // Changesets a revocation takes back out of the log are signed records:
-  // they are always kept whole, past the cap too (DESIGN 6).
-  const bool must_keep = reason == kRevokedAuthor;
+
   bool first_refusal = false;
   {
     auto known = db_->Cached("SELECT 1 FROM aidsync_rejected WHERE hash = ?");
@@ -112,7 +110,7 @@ Status Replica::Reject(std::string_view envelope, const Digest& id, const std::s
     ASSIGN_OR_RETURN(bool row, count->Step());
     kept = row ? count->ColumnInt(0) : 0;
   }
-  if (first_refusal && (kept < kMaxRejectedKept || must_keep)) {
+  if (first_refusal && (kept < kMaxRejectedKept || taken_back)) {
     auto keep = db_->Cached(
         "INSERT INTO aidsync_rejected(hash, reason, detail, envelope, received_at) VALUES (?, ?, ?, ?, ?)");
     keep->BindBlob(1, id.view()).BindText(2, reason).BindText(3, detail).BindBlob(4, envelope);

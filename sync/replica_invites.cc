@@ -17,7 +17,7 @@ Status Replica::CreateInvite(const InviteSpec& spec, const InviteSecret& secret,
   // name or code is refused here rather than when the station is waiting.
   CertificateFields trial{identity_.key, spec.name, spec.code, Role::kStation, spec.scope, 0, {}};
   RETURN_IF_ERROR(Certificate::Issue(trial, authority).status());
-  RETURN_IF_ERROR(CheckMayEnrol(spec.code, std::nullopt));
+  RETURN_IF_ERROR(CheckMayEnrol(spec.code, spec.scope, std::nullopt));
   return InWriteTransaction([&]() -> Status {
     auto insert = db_->Cached(
         "INSERT INTO aidsync_invites(id, name, code, scope, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)");
@@ -74,7 +74,7 @@ Result<Certificate> Replica::RedeemInvite(const InviteSecret& secret, const Publ
       return Status::Unauthorized("this invite expired; ask the county admin for a new one");
     }
   }
-  RETURN_IF_ERROR(CheckMayEnrol(spec.code, node_key));
+  RETURN_IF_ERROR(CheckMayEnrol(spec.code, spec.scope, node_key));
   CertificateFields fields{node_key, spec.name, spec.code, Role::kStation, spec.scope, env_.clock->NowMillis(), {}};
   ASSIGN_OR_RETURN(Certificate cert, Certificate::Issue(fields, authority));
   *reason = nullptr;

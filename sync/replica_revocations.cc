@@ -96,7 +96,7 @@ Status Replica::TakeBackRevoked(const Revocation& revocation) {
   }
   if (taken.empty()) return Status::OK();
   for (const auto& e : taken) {
-    RETURN_IF_ERROR(Reject(e.envelope, e.id, kRevokedAuthor, detail, &report));
+    RETURN_IF_ERROR(Reject(e.envelope, e.id, kRevokedAuthor, detail, &report, /*taken_back=*/true));
     auto drop = db_->Cached("DELETE FROM aidsync_log WHERE id = ?");
     drop->Bind(1, e.log_id);
     RETURN_IF_ERROR(drop->Run());

@@ -447,7 +447,10 @@ std::string SyncServer::OnJoin(const std::string& client_curve_key, uint64_t ses
   const char* reason = nullptr;
   auto cert = replica_.RedeemInvite(join.secret, join.node_key, load_authority, &reason);
   if (!cert.ok()) {
-    if (reason == nullptr)
+    const Status::Code code = cert.status().code();
+    // Trouble with the hub's own store is not the joiner's fault.
+    if (reason == nullptr || code == Status::Code::kIOError || code == Status::Code::kBusy ||
+        code == Status::Code::kCorruption)
       return Refuse(session, "server_error", "the hub cannot enrol now: " + cert.status().message());
     if (log_) log_("refused a join: " + std::string(reason));
     return Refuse(session, reason, cert.status().message());

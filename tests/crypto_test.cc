@@ -67,7 +67,7 @@ TEST_CASE("signatures verify and a flipped bit fails", "[crypto][sign]") {
   CHECK_FALSE(VerifyDigestSignature(key.public_key(), bad_digest, sig));
 }
 
-TEST_CASE("the same seed gives the same key; moves keep the key", "[crypto][sign]") {
+TEST_CASE("the same seed gives the same key, and moves keep the key", "[crypto][sign]") {
   SeededRandom r1(42), r2(42);
   SigningKey a = SigningKey::Generate(r1);
   SigningKey b = SigningKey::Generate(r2);

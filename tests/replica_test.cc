@@ -208,7 +208,7 @@ TEST_CASE("replica: a transaction over the changeset size limit becomes several 
   CHECK(rows->size() == 500);
 }
 
-TEST_CASE("replica: a large value after many small rows is cut into its own changeset; an oversized row is refused",
+TEST_CASE("replica: a large value after many small rows is cut into its own changeset, and an oversized row is refused",
           "[replica][size]") {
   Cluster cluster;
   Replica& st = *cluster.AddStation(kStationName, "0512", kTownship).replica;

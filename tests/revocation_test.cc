@@ -11,6 +11,7 @@
 #include "schema/canonical.h"
 #include "schema/revocation.capnp.h"
 #include "sync/protocol.h"
+#include "sync/sqlite.h"
 #include "sync/sync_session.h"
 #include "tests/cluster_fixture.h"
 
@@ -124,7 +125,8 @@ void SyncUntilQuiet(const std::vector<Node*>& nodes, Replica& hub) {
 }
 
 // A revocation body built by hand, so a test can sign what Issue would refuse.
-std::string HandBody(const PublicKey& node, const PublicKey& authority, const std::vector<ChainLimit>& chains) {
+std::string HandBody(const PublicKey& node, const PublicKey& authority, const std::vector<ChainLimit>& chains,
+                     const std::string& reason = "hand built") {
   capnp::MallocMessageBuilder message;
   auto body = message.initRoot<wire::RevocationBody>();
   body.setNodeKey(DataOf(node.view()));
@@ -136,7 +138,7 @@ std::string HandBody(const PublicKey& node, const PublicKey& authority, const st
     list[i].setLastSeq(chains[i].last_seq);
   }
   body.setRevokedAtMs(testing::kDefaultStartMs);
-  body.setReason("hand built");
+  body.setReason(reason);
   body.setAuthority(DataOf(authority.view()));
   return SerializeCanonical(body.asReader());
 }
@@ -274,6 +276,42 @@ TEST_CASE("revocation: only the hub revokes, once, a key that was enrolled and i
   CHECK(*st->IsRevokedCurveKey(CurveRaw(st->identity().key)) == true);
   CHECK(*st->IsRevokedCurveKey(CurveRaw(hub.identity().key)) == false);
   CHECK(*st->IsRevokedCurveKey(std::string(st->identity().key.view())) == false);  // the ed25519 key is not the Curve key
+}
+
+TEST_CASE("revocation: a reason with a control character is refused by Issue, Parse, Revoke and on receipt",
+          "[revocation][format]") {
+  Cluster cluster;
+  Replica& hub = *cluster.hub().replica;
+  Node& st = Enrol(cluster, "城关镇工作站", "0512", kTownship);
+  Node& other = Enrol(cluster, "城关镇第二工作站", "0514", kTownship);
+  const SigningKey& authority = cluster.authority();
+  const PublicKey key = st->identity().key;
+  REQUIRE_CODE(Revocation::Issue({key, {}, 0, std::string("a\0b", 3), {}}, authority), Status::Code::kInvalidArgument);
+  for (const std::string& reason : std::vector<std::string>{"\x1b[2J", "遗失\n伪造的第二行", "\t", "del\x7f", "\x1f"}) {
+    INFO("reason bytes: " << ToHex(reason));
+    REQUIRE_CODE(Revocation::Issue({key, {}, 0, reason, {}}, authority), Status::Code::kInvalidArgument);
+    // Signed by the authority by hand: still refused, as an invalid field.
+    const std::string signed_by_hand = SignHand(HandBody(key, authority.public_key(), {}, reason), authority);
+    auto parsed = Revocation::Parse(signed_by_hand, authority.public_key());
+    REQUIRE_CODE(parsed, Status::Code::kCorruption);
+    CHECK(parsed.status().message().find("control character") != std::string::npos);
+  }
+  // Printable text, Chinese included, is fine, issued or signed by hand.
+  REQUIRE_OK(Revocation::Issue({key, {}, 0, "笔记本电脑被盗 (2024-06-15)", {}}, authority));
+  REQUIRE_OK(Revocation::Parse(SignHand(HandBody(key, authority.public_key(), {}, "笔记本电脑被盗 ~"), authority),
+                               authority.public_key()));
+
+  // `revoke` on the hub refuses it and stores nothing.
+  REQUIRE_CODE(hub.Revoke(key, "\x1b[2J", authority), Status::Code::kInvalidArgument);
+  CHECK(hub.Revocations()->empty());
+
+  // A node handed one (in a welcome, a push or at join) counts it and does not store it.
+  const std::string bad = SignHand(HandBody(key, authority.public_key(), {}, "\x1b[2J"), authority);
+  REQUIRE_CODE(other->AddRevocation(bad), Status::Code::kCorruption);
+  REQUIRE_OK(AbsorbRevocations(*other, {bad}));
+  CHECK(StatusOf(*other).rejected == Counts{{"bad_revocation", 1}});
+  CHECK(other->Revocations()->empty());
+  CHECK(*other->IsRevokedCurveKey(CurveRaw(key)) == false);
 }
 
 // ------------------------------------------------------------------ changesets of a revoked key
@@ -544,6 +582,100 @@ TEST_CASE("revocation: revocations travel in sessions, hub to township to villag
   for (const auto& p : *peers)
     if (p.id == lost->identity().key.Hex()) recorded = p.last_error.find("revoked") != std::string::npos;
   CHECK(recorded);
+}
+
+TEST_CASE("revocation: a session open when the client's key is revoked is cut at its next push, and nothing of "
+          "that push is applied",
+          "[revocation][sync]") {
+  Cluster cluster;
+  Replica& hub = *cluster.hub().replica;
+  Node& town = Enrol(cluster, "城关镇工作站", "0510", kTownship);
+  Node& village = Enrol(cluster, "城关镇新村服务点", "0517", kVillage);
+  const std::string from_village = Consult(*village, "服务点的记录");
+  Sync(*village, *town, To(cluster.CertificateOf(town)));  // the township relays it: a push may carry others' records
+  const std::string from_town = Consult(*town, "镇上的记录");
+  REQUIRE(AuthoredBy(*town, *village) == 1);
+
+  // The township's session with the hub, by hand: one changeset per push, so the session has more to come.
+  SyncOptions small;
+  small.batch_bytes = 1;
+  SyncServer server(hub, small);
+  SyncClient client(*town, cluster.CertificateOf(cluster.hub()), "inproc", 41, small);
+  const std::string curve = testing::CurveKeyHex(*town);
+  auto hello = client.Start();
+  REQUIRE_OK(hello);
+  auto push = client.OnReply(server.Handle("conn-t", curve, *hello));
+  REQUIRE_OK(push);
+  REQUIRE(push->has_value());
+  REQUIRE(testing::ChangesetsInMessage(**push) == 1);
+  REQUIRE(Body<PushMsg>(**push).more);
+
+  // The admin revokes the township between its hello and its push.
+  REQUIRE_OK(hub.Revoke(town->identity().key, "会话中吊销", cluster.authority()));
+  const std::string before = testing::Snapshot(hub);
+  const std::string reply = server.Handle("conn-t", curve, **push);
+  RefusedMsg refused = Body<RefusedMsg>(reply);
+  CHECK(refused.reason == "revoked_key");
+  CHECK(StatusOf(hub).rejected == Counts{{"revoked_key", 1}});
+  auto answer = client.OnReply(reply);
+  REQUIRE_CODE(answer, Status::Code::kUnavailable);
+  CHECK(answer.status().message().find("revoked_key") != std::string::npos);
+
+  // The session is gone: a further push on it, carrying the village's record, gets no_session.
+  PushMsg more;
+  more.changesets = OwnEnvelopes(*village);
+  CHECK(Body<RefusedMsg>(server.Handle("conn-t", curve, EncodeMessage(SyncMsg{kProtocolVersion, 41, more}))).reason ==
+        "no_session");
+
+  // Nothing of either push was applied or even looked at (no revoked_author refusal either).
+  CHECK(testing::Snapshot(hub) == before);
+  CHECK_FALSE(Has(hub, "consultations", from_village));
+  CHECK_FALSE(Has(hub, "consultations", from_town));
+  CHECK(AuthoredBy(hub, *village) == 0);
+  CHECK(AuthoredBy(hub, *town) == 0);
+  CHECK(Count(hub, "SELECT count(*) FROM aidsync_rejected") == 0);
+  CHECK(StatusOf(hub).rejected == Counts{{"no_session", 1}, {"revoked_key", 1}});
+  CHECK_FALSE(server.TakeNewData());
+
+  // The server goes on serving: the township's new hello is refused, the village's own session delivers its record.
+  SessionOptions via;
+  via.server = &server;
+  SessionRun again = RunSession(*town, hub, via);
+  CHECK(again.status.message().find("revoked_key") != std::string::npos);
+  Sync(*village, hub, via);
+  CHECK(Has(hub, "consultations", from_village));
+  CHECK(StatusOf(hub).rejected == Counts{{"no_session", 1}, {"revoked_key", 2}});
+}
+
+TEST_CASE("revocation: the ZAP decision is 200 for a live key, 400 counted revoked_key for a revoked key, 300 "
+          "uncounted when the store cannot be read",
+          "[revocation][zap]") {
+  Cluster cluster;
+  Replica& hub = *cluster.hub().replica;
+  Node& st = Enrol(cluster, "城关镇工作站", "0512", kTownship);
+  Node& live = Enrol(cluster, "城关镇第二工作站", "0514", kTownship);
+  SigningKey stranger = SigningKey::Generate(cluster.random());
+  SyncServer server(hub);
+  CHECK(server.AdmitCurveKey(CurveRaw(st->identity().key)) == 200);
+  CHECK(server.AdmitCurveKey(CurveRaw(stranger.public_key())) == 200);  // enrolment is proven in the hello
+  CHECK(RejectedTotal(hub) == 0);
+
+  REQUIRE_OK(hub.Revoke(st->identity().key, "遗失", cluster.authority()));
+  CHECK(server.AdmitCurveKey(CurveRaw(st->identity().key)) == 400);
+  CHECK(StatusOf(hub).rejected == Counts{{"revoked_key", 1}});
+  CHECK(server.AdmitCurveKey(CurveRaw(live->identity().key)) == 200);
+
+  // The store cannot answer (the revocations table is out of reach): nobody is admitted, nothing is counted.
+  auto side = Database::Open(hub.dir() + "/replica.db", {});
+  REQUIRE_OK(side);
+  REQUIRE_OK((*side)->Exec("ALTER TABLE aidsync_revocations RENAME TO aidsync_revocations_away"));
+  CHECK(server.AdmitCurveKey(CurveRaw(st->identity().key)) == 300);
+  CHECK(server.AdmitCurveKey(CurveRaw(live->identity().key)) == 300);
+  REQUIRE_OK((*side)->Exec("ALTER TABLE aidsync_revocations_away RENAME TO aidsync_revocations"));
+  CHECK(StatusOf(hub).rejected == Counts{{"revoked_key", 1}});
+  CHECK(server.AdmitCurveKey(CurveRaw(st->identity().key)) == 400);
+  CHECK(server.AdmitCurveKey(CurveRaw(live->identity().key)) == 200);
+  CHECK(StatusOf(hub).rejected == Counts{{"revoked_key", 2}});
 }
 
 // ------------------------------------------------------------------ forks

@@ -1,0 +1,295 @@
+// Who may be enrolled under which station code (DESIGN 6 "Enrolment",
+// ARCHITECTURE.md decisions 21, 42, 43): one key is one station
+// (Replica::CheckMayEnrol, used by `enroll`, CreateInvite and RedeemInvite),
+// a revoked key never enrols again, not even by retrying its own invite, and
+// a revoked key's station code may be enrolled again to a new key
+// (CertificateByCode prefers a key that is not revoked). In process, on real
+// SQLite files; joins go through SyncServer::Handle.
+#include "crypto/invite.h"
+#include "sync/protocol.h"
+#include "sync/sync_session.h"
+#include "tests/cluster_fixture.h"
+
+namespace aidsync {
+namespace {
+
+using testing::Cluster;
+using testing::Node;
+using testing::RunSession;
+using testing::Snapshot;
+using testing::StatusOf;
+using Counts = std::map<std::string, int64_t>;
+
+constexpr int64_t kHourMs = 3600 * 1000;
+constexpr const char* kTownship = "430123/05";
+
+InviteSecret NewSecret(RandomSource& random) {
+  InviteSecret s;
+  random.Fill(s.bytes.data(), s.bytes.size());
+  return s;
+}
+InviteSecret CopyOf(const InviteSecret& secret) {
+  InviteSecret s;
+  s.bytes = secret.bytes;
+  return s;
+}
+
+// What SyncServer hands RedeemInvite: a loader of the hub's authority key.
+std::function<Result<SigningKey>()> AuthorityOf(const Replica& hub) {
+  const std::string dir = hub.dir();
+  return [dir] { return SigningKey::Load(AuthorityKeyPath(dir)); };
+}
+
+std::string CurveHex(const PublicKey& key) {
+  auto curve = DeriveCurvePublic(key);
+  REQUIRE_OK(curve);
+  return ToHex(std::string_view(reinterpret_cast<const char*>(curve->data()), curve->size()));
+}
+
+// Everything a refused enrolment must leave untouched: tables, log, invites
+// (with their use), trust store and revocations.
+std::string HubState(Replica& hub) {
+  std::string out = Snapshot(hub);
+  for (const std::string sql :
+       {"SELECT lower(hex(id)), name, code, scope, expires_at, lower(hex(used_by)), used_at FROM aidsync_invites "
+        "ORDER BY id",
+        "SELECT lower(hex(node_key)), code FROM aidsync_certificates ORDER BY node_key",
+        "SELECT lower(hex(node_key)) FROM aidsync_revocations ORDER BY node_key"}) {
+    auto q = hub.Query(sql);
+    REQUIRE_OK(q);
+    for (const auto& row : q->rows) {
+      for (const auto& v : row) out += (v.is_null() ? std::string("NULL") : v.ToDisplay()) + "|";
+      out += "\n";
+    }
+    out += "--\n";
+  }
+  return out;
+}
+
+template <typename T>
+T Body(const std::string& message) {
+  auto msg = DecodeMessage(message);
+  REQUIRE_OK(msg);
+  REQUIRE(std::holds_alternative<T>(msg->body));
+  return std::get<T>(msg->body);
+}
+
+InviteToken TokenFor(Replica& hub, const Cluster& cluster, const InviteSecret& secret, int64_t expires_at_ms) {
+  InviteToken t;
+  t.address = "tcp://127.0.0.1:7700";
+  t.hub_key = hub.identity().key;
+  t.authority = cluster.authority().public_key();
+  t.secret = CopyOf(secret);
+  t.expires_at_ms = expires_at_ms;
+  return t;
+}
+
+// A join by `key` with `token`, through the hub's SyncServer as the
+// transport would deliver it; returns the hub's reply.
+std::string JoinThrough(SyncServer& server, const SigningKey& key, const InviteToken& token, uint64_t session) {
+  JoinClient client(key, token, session);
+  auto request = client.Start();
+  REQUIRE_OK(request);
+  return server.Handle("join-conn", CurveHex(key.public_key()), *request);
+}
+
+// The stations rows of `code` as "public_key|certificate hex".
+std::vector<std::string> StationRows(Replica& r, const std::string& code) {
+  auto q = r.Query("SELECT public_key, lower(certificate) FROM stations WHERE code = '" + code + "'");
+  REQUIRE_OK(q);
+  std::vector<std::string> out;
+  for (const auto& row : q->rows) out.push_back(row.at(0).ToDisplay() + "|" + row.at(1).ToDisplay());
+  return out;
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------ one key, one station
+
+TEST_CASE("enrolment: a key enrolled as one station cannot enrol as another, by invite or offline",
+          "[enrolment][invite]") {
+  Cluster cluster;
+  Node& hub_node = cluster.hub();
+  Replica& hub = *hub_node.replica;
+  const SigningKey& authority = cluster.authority();
+  Node& st = cluster.AddStation("城关镇工作站", "0512", kTownship);  // station A
+  const PublicKey a_key = st->identity().key;
+  const int64_t expires = hub_node.clock->NowMillis() + kHourMs;
+  InviteSecret secret = NewSecret(cluster.random());
+  REQUIRE_OK(hub.CreateInvite({"东山乡工作站", "0530", "430123/03"}, secret, expires, authority));
+
+  // A redeeming the invite for 0530: refused, and nothing changes (the invite stays unused).
+  const std::string before = HubState(hub);
+  const char* reason = "unset";
+  REQUIRE_CODE(hub.RedeemInvite(secret, a_key, AuthorityOf(hub), &reason), Status::Code::kAlreadyExists);
+  REQUIRE(reason != nullptr);
+  CHECK(std::string(reason) == "invite_refused");
+  CHECK(HubState(hub) == before);
+  CHECK_FALSE(hub.CertificateByCode("0530")->has_value());
+  auto a_cert = hub.CertificateByKey(a_key);
+  REQUIRE_OK(a_cert);
+  REQUIRE(a_cert->has_value());
+  CHECK((*a_cert)->fields().code == "0512");
+  CHECK(StationRows(hub, "0530").empty());
+
+  // The same over the wire: A's machine joining with the token is refused and counted.
+  SyncServer server(hub);
+  const InviteToken token = TokenFor(hub, cluster, secret, expires);
+  const SigningKey a_signing = cluster.KeyOf(st);
+  RefusedMsg refused = Body<RefusedMsg>(JoinThrough(server, a_signing, token, 5));
+  CHECK(refused.reason == "invite_refused");
+  CHECK(refused.detail.find("one key, one station") != std::string::npos);
+  CHECK(StatusOf(hub).rejected == Counts{{"invite_refused", 1}});
+  CHECK(HubState(hub) == before);
+
+  // Offline enrolment (`aidsync enroll`) checks the same rule.
+  REQUIRE_CODE(hub.CheckMayEnrol("0530", std::nullopt, a_key), Status::Code::kAlreadyExists);
+  REQUIRE_CODE(hub.CheckMayEnrol("0530", std::nullopt, hub.identity().key), Status::Code::kAlreadyExists);  // the hub is 0500
+  REQUIRE_OK(hub.CheckMayEnrol("0512", std::nullopt, a_key));  // A again under its own code (`enroll` run again)
+  SigningKey fresh = SigningKey::Generate(cluster.random());
+  REQUIRE_OK(hub.CheckMayEnrol("0530", std::nullopt, fresh.public_key()));
+  REQUIRE_OK(hub.CheckMayEnrol("0530", std::nullopt, std::nullopt));
+  REQUIRE_CODE(hub.CheckMayEnrol("0512", std::nullopt, fresh.public_key()), Status::Code::kAlreadyExists);  // A's code
+
+  // The invite was not spent: a fresh machine enrols with it.
+  reason = "unset";
+  auto cert = hub.RedeemInvite(secret, fresh.public_key(), AuthorityOf(hub), &reason);
+  REQUIRE_OK(cert);
+  CHECK(reason == nullptr);
+  CHECK(cert->fields().code == "0530");
+  CHECK(cert->fields().node_key == fresh.public_key());
+  // ... and now that key is 0530: it cannot also become A's code or a third one.
+  REQUIRE_CODE(hub.CheckMayEnrol("0540", std::nullopt, fresh.public_key()), Status::Code::kAlreadyExists);
+  CHECK(StatusOf(hub).rejected == Counts{{"invite_refused", 1}});
+}
+
+// ------------------------------------------------------------------ a revoked key retrying its invite
+
+TEST_CASE("enrolment: a revoked key retrying its own used invite is refused invite_refused, not given its "
+          "certificate",
+          "[enrolment][invite][revocation]") {
+  Cluster cluster;
+  Node& hub_node = cluster.hub();
+  Replica& hub = *hub_node.replica;
+  const SigningKey& authority = cluster.authority();
+  const int64_t expires = hub_node.clock->NowMillis() + kHourMs;
+  InviteSecret secret = NewSecret(cluster.random());
+  REQUIRE_OK(hub.CreateInvite({"东山乡工作站", "0530", "430123/03"}, secret, expires, authority));
+  SigningKey key = SigningKey::Generate(cluster.random());
+  const InviteToken token = TokenFor(hub, cluster, secret, expires);
+  SyncServer server(hub);
+
+  // Enrolled by the invite; a retry (a lost reply) gets the same certificate while the key is live.
+  auto enrolled = Body<EnrolledMsg>(JoinThrough(server, key, token, 1));
+  auto retried = Body<EnrolledMsg>(JoinThrough(server, key, token, 2));
+  CHECK(retried.certificate == enrolled.certificate);
+
+  REQUIRE_OK(hub.Revoke(key.public_key(), "笔记本电脑被盗", authority));
+  const std::string before = HubState(hub);
+  const char* reason = "unset";
+  REQUIRE_CODE(hub.RedeemInvite(secret, key.public_key(), AuthorityOf(hub), &reason), Status::Code::kUnauthorized);
+  REQUIRE(reason != nullptr);
+  CHECK(std::string(reason) == "invite_refused");
+  CHECK(HubState(hub) == before);
+
+  // Over the wire: a refusal, counted, not the certificate; also once the invite has expired.
+  const std::string reply = JoinThrough(server, key, token, 3);
+  CHECK(Body<RefusedMsg>(reply).reason == "invite_refused");
+  JoinClient client(key, token, 4);
+  auto request = client.Start();
+  REQUIRE_OK(request);
+  auto answer = client.OnReply(server.Handle("join-conn", CurveHex(key.public_key()), *request));
+  REQUIRE_CODE(answer, Status::Code::kUnauthorized);
+  CHECK(answer.status().message().find("invite_refused") != std::string::npos);
+  hub_node.clock->Advance(2 * kHourMs);
+  CHECK(Body<RefusedMsg>(JoinThrough(server, key, token, 5)).reason == "invite_refused");
+  CHECK(StatusOf(hub).rejected == Counts{{"invite_refused", 3}});
+  CHECK(HubState(hub) == before);
+}
+
+// ------------------------------------------------------------------ re-enrolment under a revoked key's code
+
+// (No ';' in test names: catch_discover_tests would cut the CTest name there.)
+TEST_CASE("enrolment: a revoked key's station code can be enrolled again to a new key, but a live key's code "
+          "cannot",
+          "[enrolment][invite][revocation]") {
+  Cluster cluster;
+  Node& hub_node = cluster.hub();
+  Replica& hub = *hub_node.replica;
+  testing::TestClock& clock = *hub_node.clock;
+  const SigningKey& authority = cluster.authority();
+  Node& old = cluster.AddStation("城关镇工作站", "0512", kTownship);
+  Node& sibling = cluster.AddStation("城关镇第二工作站", "0514", kTownship);
+  REQUIRE_OK(sibling->AddCertificate(cluster.CertificateOf(hub_node).bytes()));
+  const PublicKey old_key = old->identity().key;
+  SigningKey renewed = SigningKey::Generate(cluster.random());  // the genuine machine's new key
+  SigningKey third = SigningKey::Generate(cluster.random());
+  InviteSecret spare = NewSecret(cluster.random());
+
+  // While the old key is live its code is taken, by invite and offline.
+  REQUIRE_CODE(hub.CreateInvite({"城关镇工作站", "0512", kTownship}, spare, clock.NowMillis() + kHourMs, authority),
+               Status::Code::kAlreadyExists);
+  REQUIRE_CODE(hub.CheckMayEnrol("0512", std::nullopt, renewed.public_key()), Status::Code::kAlreadyExists);
+  REQUIRE_CODE(hub.CheckMayEnrol("0512", std::nullopt, std::nullopt), Status::Code::kAlreadyExists);
+
+  REQUIRE_OK(hub.Revoke(old_key, "数据目录被复制", authority));
+  REQUIRE_OK(hub.CheckMayEnrol("0512", std::nullopt, renewed.public_key()));
+  REQUIRE_OK(hub.CheckMayEnrol("0512", std::nullopt, std::nullopt));
+  REQUIRE_CODE(hub.CheckMayEnrol("0512", std::nullopt, old_key), Status::Code::kUnauthorized);  // not the revoked key itself
+  // Regression: a revoked code is enrolled again only in its old scope, where
+  // the old key's case rows (and their notice numbers) reach the new key.
+  REQUIRE_OK(hub.CheckMayEnrol("0512", std::string(kTownship), renewed.public_key()));
+  REQUIRE_CODE(hub.CheckMayEnrol("0512", std::string("430123/06"), renewed.public_key()),
+               Status::Code::kInvalidArgument);
+
+  // The hub's clock was set back: the new certificate is issued before the revoked one, so only the
+  // preference for a live key (not the latest issue time) makes the code name the new key.
+  clock.Set(testing::kDefaultStartMs - kHourMs);
+  InviteSecret first = NewSecret(cluster.random()), second = NewSecret(cluster.random());
+  const InviteSpec spec{"城关镇工作站（新机）", "0512", kTownship};
+  REQUIRE_OK(hub.CreateInvite(spec, first, clock.NowMillis() + kHourMs, authority));
+  REQUIRE_OK(hub.CreateInvite(spec, second, clock.NowMillis() + kHourMs, authority));
+  const char* reason = "unset";
+  auto cert = hub.RedeemInvite(first, renewed.public_key(), AuthorityOf(hub), &reason);
+  REQUIRE_OK(cert);
+  CHECK(reason == nullptr);
+  CHECK(cert->fields().code == "0512");
+  CHECK(cert->fields().node_key == renewed.public_key());
+  REQUIRE(cert->fields().issued_at_ms < cluster.CertificateOf(old).fields().issued_at_ms);
+
+  auto by_code = hub.CertificateByCode("0512");
+  REQUIRE_OK(by_code);
+  REQUIRE(by_code->has_value());
+  CHECK((*by_code)->bytes() == cert->bytes());
+  CHECK(StationRows(hub, "0512") == std::vector<std::string>{renewed.public_key().Hex() + "|" + ToHex(cert->bytes())});
+  // The old key stays in the trust store and in the revoked list, under its code.
+  CHECK(hub.CertificateByKey(old_key)->has_value());
+  auto status = StatusOf(hub);
+  REQUIRE(status.revoked.size() == 1);
+  CHECK(status.revoked[0].key == old_key.Hex());
+  CHECK(status.revoked[0].code == "0512");
+
+  // The code is now held by a live key again: refused, by the second invite, a new invite and offline.
+  const std::string before = HubState(hub);
+  reason = "unset";
+  REQUIRE_CODE(hub.RedeemInvite(second, third.public_key(), AuthorityOf(hub), &reason), Status::Code::kAlreadyExists);
+  REQUIRE(reason != nullptr);
+  CHECK(std::string(reason) == "invite_refused");
+  CHECK(HubState(hub) == before);
+  REQUIRE_CODE(hub.CreateInvite(spec, spare, clock.NowMillis() + kHourMs, authority), Status::Code::kAlreadyExists);
+  REQUIRE_CODE(hub.CheckMayEnrol("0512", std::nullopt, third.public_key()), Status::Code::kAlreadyExists);
+  REQUIRE_OK(hub.CheckMayEnrol("0512", std::nullopt, renewed.public_key()));
+
+  // Another station learns both the revocation and the new stations row at its next sync.
+  auto run = RunSession(*sibling, hub);
+  REQUIRE_OK(run.status);
+  REQUIRE(run.complete);
+  CHECK(sibling->RevocationOf(old_key)->has_value());
+  auto there = sibling->CertificateByCode("0512");
+  REQUIRE_OK(there);
+  REQUIRE(there->has_value());
+  CHECK((*there)->fields().node_key == renewed.public_key());
+  CHECK(StationRows(*sibling, "0512") == StationRows(hub, "0512"));
+}
+
+}  // namespace aidsync
