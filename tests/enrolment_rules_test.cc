@@ -8,80 +8,39 @@
 #include "crypto/invite.h"
 #include "sync/protocol.h"
 #include "sync/sync_session.h"
-#include "tests/cluster_fixture.h"
+#include "tests/trust_fixture.h"
 
 namespace aidsync {
 namespace {
 
+using testing::AuthorityOf;
+using testing::Body;
 using testing::Cluster;
+using testing::Counts;
+using testing::CurveHex;
+using testing::Enrol;
+using testing::Invites;
+using testing::kHourMs;
+using testing::kTownship;
+using testing::NewSecret;
 using testing::Node;
+using testing::QueryRows;
 using testing::RunSession;
 using testing::Snapshot;
 using testing::StatusOf;
-using Counts = std::map<std::string, int64_t>;
-
-constexpr int64_t kHourMs = 3600 * 1000;
-constexpr const char* kTownship = "430123/05";
-
-InviteSecret NewSecret(RandomSource& random) {
-  InviteSecret s;
-  random.Fill(s.bytes.data(), s.bytes.size());
-  return s;
-}
-InviteSecret CopyOf(const InviteSecret& secret) {
-  InviteSecret s;
-  s.bytes = secret.bytes;
-  return s;
-}
-
-// What SyncServer hands RedeemInvite: a loader of the hub's authority key.
-std::function<Result<SigningKey>()> AuthorityOf(const Replica& hub) {
-  const std::string dir = hub.dir();
-  return [dir] { return SigningKey::Load(AuthorityKeyPath(dir)); };
-}
-
-std::string CurveHex(const PublicKey& key) {
-  auto curve = DeriveCurvePublic(key);
-  REQUIRE_OK(curve);
-  return ToHex(std::string_view(reinterpret_cast<const char*>(curve->data()), curve->size()));
-}
+using testing::TokenFor;
 
 // Everything a refused enrolment must leave untouched: tables, log, invites
 // (with their use), trust store and revocations.
 std::string HubState(Replica& hub) {
   std::string out = Snapshot(hub);
-  for (const std::string sql :
-       {"SELECT lower(hex(id)), name, code, scope, expires_at, lower(hex(used_by)), used_at FROM aidsync_invites "
-        "ORDER BY id",
-        "SELECT lower(hex(node_key)), code FROM aidsync_certificates ORDER BY node_key",
-        "SELECT lower(hex(node_key)) FROM aidsync_revocations ORDER BY node_key"}) {
-    auto q = hub.Query(sql);
-    REQUIRE_OK(q);
-    for (const auto& row : q->rows) {
-      for (const auto& v : row) out += (v.is_null() ? std::string("NULL") : v.ToDisplay()) + "|";
-      out += "\n";
-    }
+  for (const auto& rows :
+       {Invites(hub), QueryRows(hub, "SELECT lower(hex(node_key)), code FROM aidsync_certificates ORDER BY node_key"),
+        QueryRows(hub, "SELECT lower(hex(node_key)) FROM aidsync_revocations ORDER BY node_key")}) {
+    for (const auto& line : rows) out += line + "\n";
     out += "--\n";
   }
   return out;
-}
-
-template <typename T>
-T Body(const std::string& message) {
-  auto msg = DecodeMessage(message);
-  REQUIRE_OK(msg);
-  REQUIRE(std::holds_alternative<T>(msg->body));
-  return std::get<T>(msg->body);
-}
-
-InviteToken TokenFor(Replica& hub, const Cluster& cluster, const InviteSecret& secret, int64_t expires_at_ms) {
-  InviteToken t;
-  t.address = "tcp://127.0.0.1:7700";
-  t.hub_key = hub.identity().key;
-  t.authority = cluster.authority().public_key();
-  t.secret = CopyOf(secret);
-  t.expires_at_ms = expires_at_ms;
-  return t;
 }
 
 // A join by `key` with `token`, through the hub's SyncServer as the
@@ -134,7 +93,7 @@ TEST_CASE("enrolment: a key enrolled as one station cannot enrol as another, by 
 
   // The same over the wire: A's machine joining with the token is refused and counted.
   SyncServer server(hub);
-  const InviteToken token = TokenFor(hub, cluster, secret, expires);
+  const InviteToken token = TokenFor(hub, authority.public_key(), secret, expires);
   const SigningKey a_signing = cluster.KeyOf(st);
   RefusedMsg refused = Body<RefusedMsg>(JoinThrough(server, a_signing, token, 5));
   CHECK(refused.reason == "invite_refused");
@@ -176,7 +135,7 @@ TEST_CASE("enrolment: a revoked key retrying its own used invite is refused invi
   InviteSecret secret = NewSecret(cluster.random());
   REQUIRE_OK(hub.CreateInvite({"东山乡工作站", "0530", "430123/03"}, secret, expires, authority));
   SigningKey key = SigningKey::Generate(cluster.random());
-  const InviteToken token = TokenFor(hub, cluster, secret, expires);
+  const InviteToken token = TokenFor(hub, authority.public_key(), secret, expires);
   SyncServer server(hub);
 
   // Enrolled by the invite; a retry (a lost reply) gets the same certificate while the key is live.
@@ -219,8 +178,7 @@ TEST_CASE("enrolment: a revoked key's station code can be enrolled again to a ne
   testing::TestClock& clock = *hub_node.clock;
   const SigningKey& authority = cluster.authority();
   Node& old = cluster.AddStation("城关镇工作站", "0512", kTownship);
-  Node& sibling = cluster.AddStation("城关镇第二工作站", "0514", kTownship);
-  REQUIRE_OK(sibling->AddCertificate(cluster.CertificateOf(hub_node).bytes()));
+  Node& sibling = Enrol(cluster, "城关镇第二工作站", "0514", kTownship);
   const PublicKey old_key = old->identity().key;
   SigningKey renewed = SigningKey::Generate(cluster.random());  // the genuine machine's new key
   SigningKey third = SigningKey::Generate(cluster.random());

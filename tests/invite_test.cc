@@ -9,19 +9,20 @@
 #include "sync/protocol.h"
 #include "sync/sqlite.h"
 #include "sync/sync_session.h"
-#include "tests/cluster_fixture.h"
+#include "tests/trust_fixture.h"
 
 namespace aidsync {
 namespace {
 
-// What SyncServer hands RedeemInvite: a loader of the hub's authority key.
-std::function<Result<SigningKey>()> AuthorityOf(const Replica& hub) {
-  const std::string dir = hub.dir();
-  return [dir] { return SigningKey::Load(AuthorityKeyPath(dir)); };
-}
-
-
+using testing::AuthorityOf;
+using testing::Body;
 using testing::Cluster;
+using testing::CopyOf;
+using testing::Counts;
+using testing::CurveHex;
+using testing::Invites;
+using testing::kHourMs;
+using testing::NewSecret;
 using testing::Node;
 using testing::PutRow;
 using testing::RejectedTotal;
@@ -29,46 +30,13 @@ using testing::RunSession;
 using testing::SessionOptions;
 using testing::Snapshot;
 using testing::StatusOf;
-using Counts = std::map<std::string, int64_t>;
-
-constexpr int64_t kHourMs = 3600 * 1000;
-
-InviteSecret NewSecret(RandomSource& random) {
-  InviteSecret s;
-  random.Fill(s.bytes.data(), s.bytes.size());
-  return s;
-}
-InviteSecret CopyOf(const InviteSecret& secret) {
-  InviteSecret s;
-  s.bytes = secret.bytes;
-  return s;
-}
+using testing::TokenFor;
 
 bool SameToken(const InviteToken& a, const InviteToken& b) {
   return a.address == b.address && a.hub_key == b.hub_key && a.authority == b.authority &&
          a.secret.bytes == b.secret.bytes && a.expires_at_ms == b.expires_at_ms;
 }
 
-std::string CurveHex(const PublicKey& key) {
-  auto curve = DeriveCurvePublic(key);
-  REQUIRE_OK(curve);
-  return ToHex(std::string_view(reinterpret_cast<const char*>(curve->data()), curve->size()));
-}
-
-// The hub's invite rows as text: (id, name, code, scope, expires, used_by, used_at).
-std::vector<std::string> Invites(Replica& hub) {
-  auto q = hub.Query(
-      "SELECT lower(hex(id)), name, code, scope, expires_at, lower(hex(used_by)), used_at FROM aidsync_invites "
-      "ORDER BY id");
-  REQUIRE_OK(q);
-  std::vector<std::string> out;
-  for (const auto& row : q->rows) {
-    std::string line;
-    for (const auto& v : row) line += (v.is_null() ? std::string("NULL") : v.ToDisplay()) + "|";
-    out.push_back(line);
-  }
-  return out;
-}
 // Everything a refused redemption must leave untouched: tables, log, invites, trust store.
 std::string HubState(Replica& hub) {
   std::string out = Snapshot(hub);
@@ -77,14 +45,6 @@ std::string HubState(Replica& hub) {
   REQUIRE_OK(trust);
   out += "certificates " + trust->rows.at(0).at(0).ToDisplay() + "\n";
   return out;
-}
-
-template <typename T>
-T Body(const std::string& message) {
-  auto msg = DecodeMessage(message);
-  REQUIRE_OK(msg);
-  REQUIRE(std::holds_alternative<T>(msg->body));
-  return std::get<T>(msg->body);
 }
 
 }  // namespace
@@ -344,13 +304,7 @@ TEST_CASE("invite: join end to end through SyncServer::Handle, with mismatched k
   REQUIRE_OK(key);
 
   auto token_for = [&](const InviteSecret& secret) {
-    InviteToken t;
-    t.address = "tcp://127.0.0.1:7700";
-    t.hub_key = hub.identity().key;
-    t.authority = authority.public_key();
-    t.secret = CopyOf(secret);
-    t.expires_at_ms = hub_node.clock->NowMillis() + kHourMs;
-    return t;
+    return TokenFor(hub, authority.public_key(), secret, hub_node.clock->NowMillis() + kHourMs);
   };
   InviteSecret secret = NewSecret(cluster.random());
   REQUIRE_OK(hub.CreateInvite({"东山乡工作站", "0530", "430123/03"}, secret, hub_node.clock->NowMillis() + kHourMs,

@@ -13,15 +13,20 @@
 #include "sync/protocol.h"
 #include "sync/sqlite.h"
 #include "sync/sync_session.h"
-#include "tests/cluster_fixture.h"
+#include "tests/trust_fixture.h"
 
 namespace aidsync {
 namespace {
 
+using testing::Body;
 using testing::Cluster;
+using testing::Counts;
+using testing::CurveRaw;
 using testing::Dump;
+using testing::Enrol;
 using testing::Exchange;
 using testing::IdOf;
+using testing::kTownship;
 using testing::ListText;
 using testing::Node;
 using testing::OwnEnvelopes;
@@ -33,16 +38,7 @@ using testing::SessionRun;
 using testing::StatusOf;
 using testing::TextField;
 
-constexpr const char* kTownship = "430123/05";
 constexpr const char* kVillage = "430123/05/017";
-using Counts = std::map<std::string, int64_t>;
-
-// A station enrolled at the hub that also holds the hub's certificate, as the enrolment file gives it.
-Node& Enrol(Cluster& cluster, const std::string& name, const std::string& code, const std::string& scope) {
-  Node& node = cluster.AddStation(name, code, scope);
-  REQUIRE_OK(node->AddCertificate(cluster.CertificateOf(cluster.hub()).bytes()));
-  return node;
-}
 
 std::string Consult(Replica& r, const std::string& topic) {
   auto id = PutRow(r, "consultations", std::nullopt, {{"channel", "walk_in"}, {"topic", topic}, {"summary", topic}});
@@ -87,20 +83,6 @@ SessionOptions To(const Certificate& server, bool keep = false) {
   o.server_certificate = server;
   o.keep_messages = keep;
   return o;
-}
-
-template <typename T>
-T Body(const std::string& message) {
-  auto msg = DecodeMessage(message);
-  REQUIRE_OK(msg);
-  REQUIRE(std::holds_alternative<T>(msg->body));
-  return std::get<T>(msg->body);
-}
-
-std::string CurveRaw(const PublicKey& key) {
-  auto curve = DeriveCurvePublic(key);
-  REQUIRE_OK(curve);
-  return std::string(reinterpret_cast<const char*>(curve->data()), curve->size());
 }
 
 // The heads of `author`'s chains held by `r`.

@@ -20,6 +20,7 @@
 #include "sync/changeset.h"
 #include "sync/protocol.h"
 #include "tests/cli_fixture.h"
+#include "tests/cluster_fixture.h"
 #include "tests/net_fixture.h"
 #include "tests/process.h"
 
@@ -29,7 +30,6 @@ namespace fs = std::filesystem;
 namespace proc = aidsync::proc;
 using namespace aidsync::clitest;
 using namespace aidsync::nettest;
-using aidsync::ChangesetContent;
 using aidsync::SigningKey;
 using aidsync::SyncMsg;
 using aidsync::TableClass;
@@ -72,29 +72,11 @@ SigningKey NodeKey(const std::string& dir) {
 std::string Crafted(const SigningKey& key, const std::string& scope, TableClass cls, uint64_t seq,
                     std::optional<aidsync::Digest> prev, const std::string& table, const std::string& row_id,
                     const std::vector<std::pair<std::string, std::string>>& values) {
-  ChangesetContent c;
-  c.author = key.public_key();
-  c.scope = scope;
-  c.cls = cls;
-  c.seq = seq;
-  c.prev = prev;
   const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::system_clock::now().time_since_epoch()).count();
-  c.hlc = static_cast<uint64_t>(now_ms) << 16;
-  c.schema_version = 1;
-  aidsync::TableOpsList ops{table, {}, {}};
-  aidsync::RowOp row{row_id, false, {}};
-  for (const auto& [column, text] : values) {
-    row.fields.push_back(
-        aidsync::FieldWriteOp{static_cast<uint16_t>(ops.columns.size()), {}, false, aidsync::Value::Text(text)});
-    ops.columns.push_back(column);
-  }
-  ops.rows.push_back(std::move(row));
-  c.tables.push_back(std::move(ops));
-  auto signed_cs = aidsync::SignChangeset(c, key);
-  INFO(signed_cs.status().ToString());
-  REQUIRE(signed_cs.ok());
-  return signed_cs->envelope;
+  return aidsync::testing::HandBuilt(key, scope, cls, seq, prev, static_cast<uint64_t>(now_ms) << 16,
+                                     {aidsync::testing::OneRow(table, row_id, values)})
+      .envelope;
 }
 
 std::vector<std::pair<std::string, std::string>> ConsultationValues(const std::string& summary) {
