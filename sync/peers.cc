@@ -60,4 +60,44 @@ Result<std::vector<PeerRecord>> Replica::Peers() {
   return out;
 }
 
+Status Replica::RecordSession(const SessionRecord& r) {
+  auto insert = db_->Cached(
+      "INSERT INTO aidsync_sessions(peer, started_at, ended_at, as_server, changesets_sent, changesets_received, "
+      "bytes_sent, bytes_received, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  insert->BindText(1, r.peer).Bind(2, r.started_ms).Bind(3, r.ended_ms).Bind(4, static_cast<int64_t>(r.as_server));
+  insert->Bind(5, r.changesets_sent).Bind(6, r.changesets_received).Bind(7, r.bytes_sent).Bind(8, r.bytes_received);
+  insert->BindText(9, r.error);
+  RETURN_IF_ERROR(insert->Run());
+  // Every 1000th record, drop those past the bound (one indexed delete).
+  const int64_t id = db_->LastInsertRowId();
+  if (id % 1000 != 0) return Status::OK();
+  auto prune = db_->Cached("DELETE FROM aidsync_sessions WHERE id <= ?");
+  prune->Bind(1, id - kMaxSessionsKept);
+  return prune->Run();
+}
+
+Result<std::vector<SessionRecord>> Replica::Sessions(const std::string& peer, int64_t since_ms) {
+  auto stmt = db_->Cached(
+      "SELECT peer, started_at, ended_at, as_server, changesets_sent, changesets_received, bytes_sent, "
+      "bytes_received, error FROM aidsync_sessions WHERE peer = ? AND ended_at >= ? ORDER BY id");
+  stmt->BindText(1, peer).Bind(2, since_ms);
+  std::vector<SessionRecord> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, stmt->Step());
+    if (!row) break;
+    SessionRecord r;
+    r.peer = std::string(stmt->ColumnText(0));
+    r.started_ms = stmt->ColumnInt(1);
+    r.ended_ms = stmt->ColumnInt(2);
+    r.as_server = stmt->ColumnInt(3) != 0;
+    r.changesets_sent = stmt->ColumnInt(4);
+    r.changesets_received = stmt->ColumnInt(5);
+    r.bytes_sent = stmt->ColumnInt(6);
+    r.bytes_received = stmt->ColumnInt(7);
+    r.error = std::string(stmt->ColumnText(8));
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
 }  // namespace aidsync

@@ -21,6 +21,25 @@ struct PeerRecord {
   std::string last_error;    // in words; "" after a good session
 };
 
+// One finished (or failed) sync session with a peer, for the status page's
+// timeline: when it was in touch and how much moved. Kept in the replica's
+// `aidsync_sessions` table, the newest kMaxSessionsKept.
+struct SessionRecord {
+  std::string peer;          // the peer's node key, 64 hex
+  int64_t started_ms = 0;
+  int64_t ended_ms = 0;
+  bool as_server = false;    // the peer called us
+  int64_t changesets_sent = 0;
+  int64_t changesets_received = 0;
+  int64_t bytes_sent = 0;
+  int64_t bytes_received = 0;
+  std::string error;         // "" for a session that completed
+};
+
+// Enough for 50 stations syncing every 30 s for about a day and a half;
+// older records are dropped, so the table cannot grow without bound.
+constexpr int64_t kMaxSessionsKept = 200000;
+
 // A peer's clock this far off ours is an alert (DESIGN 3).
 constexpr int64_t kClockAlertMs = 5 * 60 * 1000;
 

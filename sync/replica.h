@@ -322,6 +322,11 @@ class Replica {
   Status SavePeer(const PeerRecord& p);
   // Every known peer, ordered by station code.
   Result<std::vector<PeerRecord>> Peers();
+  // Appends a session to the history (the newest kMaxSessionsKept are kept).
+  // Autocommits.
+  Status RecordSession(const SessionRecord& r);
+  // The sessions with `peer` (node key hex) that ended at or after since_ms, oldest first.
+  Result<std::vector<SessionRecord>> Sessions(const std::string& peer, int64_t since_ms);
 
   // Drops the domain tables and row metadata and re-materializes them from the
   // log. The result equals the state before (the log is the truth); also

@@ -69,11 +69,16 @@ CREATE TABLE IF NOT EXISTS aidsync_revoked_chains(
 CREATE TABLE IF NOT EXISTS aidsync_invites(
   id BLOB PRIMARY KEY, name TEXT NOT NULL, code TEXT NOT NULL, scope TEXT NOT NULL,
   created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, used_by BLOB, used_at INTEGER) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS aidsync_sessions(
+  id INTEGER PRIMARY KEY, peer TEXT NOT NULL, started_at INTEGER NOT NULL, ended_at INTEGER NOT NULL,
+  as_server INTEGER NOT NULL, changesets_sent INTEGER NOT NULL, changesets_received INTEGER NOT NULL,
+  bytes_sent INTEGER NOT NULL, bytes_received INTEGER NOT NULL, error TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS aidsync_sessions_peer ON aidsync_sessions(peer, ended_at);
 )sql";
 
 // Bumped whenever kInternalSchema gains a table, so Upgrade adds it to
-// existing data dirs. 2: revocations and invites.
-constexpr int64_t kInternalSchemaVersion = 2;
+// existing data dirs. 2: revocations and invites. 3: session history.
+constexpr int64_t kInternalSchemaVersion = 3;
 
 std::string DbPath(const std::string& dir) { return dir + "/replica.db"; }
 std::string KeyPath(const std::string& dir) { return dir + "/node.key"; }

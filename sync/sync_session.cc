@@ -140,12 +140,18 @@ Result<std::string> SyncClient::Start() {
   if (!own) return Status::Unauthorized("this node has no certificate yet: enrol it first");
   ASSIGN_OR_RETURN(my_heads_, replica_.HeadsVisibleTo(server_.fields().scope));
   ASSIGN_OR_RETURN(my_revocations_, replica_.RevocationsDigest());
+  started_ms_ = Now(replica_);
   HelloMsg hello{own->bytes(), Now(replica_), HeadsDigest(my_heads_), my_revocations_};
   state_ = State::kAwaitWelcome;
   return Send(SyncMsg{kProtocolVersion, session_id_, std::move(hello)});
 }
 
 Status SyncClient::Finish(const std::string& error) {
+  if (state_ != State::kDone) {
+    // One history record per session, however it ended (for the timeline).
+    (void)replica_.RecordSession({peer_.id, started_ms_, Now(replica_), false, stats_.changesets_sent,
+                                  stats_.changesets_received, stats_.bytes_sent, stats_.bytes_received, error});
+  }
   state_ = State::kDone;
   peer_.last_error = error;
   // The address is recorded once a session there succeeded: a mistyped
@@ -253,8 +259,11 @@ Result<std::optional<std::string>> SyncClient::OnBatch(const BatchMsg& batch) {
 SyncServer::SyncServer(Replica& replica, SyncOptions options, SessionLog log)
     : replica_(replica), options_(options), log_(std::move(log)) {}
 
-void SyncServer::LogSession(const CertificateFields& client, const SessionStats& s, int64_t started_ms,
+void SyncServer::EndSession(const CertificateFields& client, const SessionStats& s, int64_t started_ms,
                             const std::string& outcome) {
+  (void)replica_.RecordSession({client.node_key.Hex(), started_ms, Now(replica_), true, s.changesets_sent,
+                                s.changesets_received, s.bytes_sent, s.bytes_received,
+                                outcome.rfind("ok", 0) == 0 ? "" : outcome});
   if (!log_) return;
   log_("session " + client.code + " " + client.name + ": sent " + std::to_string(s.changesets_sent) + " (" +
        std::to_string(s.bytes_sent) + " bytes), received " + std::to_string(s.changesets_received) + " (" +
@@ -277,7 +286,7 @@ void SyncServer::Expire(int64_t idle_ms) {
   int64_t now = Now(replica_);
   for (auto it = sessions_.begin(); it != sessions_.end();) {
     if (now - it->second.last_active_ms > idle_ms) {
-      LogSession(it->second.client.fields(), it->second.stats, it->second.started_ms, "abandoned by the peer");
+      EndSession(it->second.client.fields(), it->second.stats, it->second.started_ms, "abandoned by the peer");
       it = sessions_.erase(it);
     } else {
       ++it;
@@ -369,7 +378,7 @@ std::string SyncServer::OnHello(const std::string& connection, const std::string
     SessionStats stats;
     stats.bytes_received = static_cast<int64_t>(hello.certificate.size());
     stats.bytes_sent = static_cast<int64_t>(reply.size());
-    LogSession(f, stats, now, "ok, already up to date");
+    EndSession(f, stats, now, "ok, already up to date");
   }
   return reply;
 }
@@ -428,7 +437,7 @@ std::string SyncServer::OnPush(const std::string& connection, uint64_t session, 
       (*peer)->pending_out = 0;
       (void)replica_.SavePeer(**peer);
     }
-    LogSession(client, s.stats, s.started_ms,
+    EndSession(client, s.stats, s.started_ms,
                s.stats.rejected_here > 0 ? "ok, " + std::to_string(s.stats.rejected_here) + " refused" : "ok");
     sessions_.erase(it);
   }

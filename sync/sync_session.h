@@ -124,6 +124,7 @@ class SyncClient : public ClientExchange {
   OutgoingStream outgoing_;
   std::vector<ChainHead> my_heads_;
   Digest my_revocations_;  // as announced in Hello
+  int64_t started_ms_ = 0;
   bool send_revocations_ = false;  // the server's list differs: send ours in the first push
   enum class State { kStart, kAwaitWelcome, kExchanging, kDone } state_ = State::kStart;
   bool complete_ = false;
@@ -172,7 +173,8 @@ class SyncServer {
     int64_t started_ms = 0;
     SessionStats stats;
   };
-  void LogSession(const CertificateFields& client, const SessionStats& stats, int64_t started_ms,
+  // Records a finished session in the history and logs its one-line summary.
+  void EndSession(const CertificateFields& client, const SessionStats& stats, int64_t started_ms,
                   const std::string& outcome);
   std::string OnHello(const std::string& connection, const std::string& client_curve_key, uint64_t session,
                       const HelloMsg& hello);

@@ -935,4 +935,60 @@ TEST_CASE("sync: both sides record the other in their peer status, with the cloc
   CHECK(PeerOf(st, hub).last_sync_ms == st_node.clock->NowMillis());
 }
 
+TEST_CASE("sync: both sides keep a history of sessions, with what moved and how each ended", "[sync][status]") {
+  Cluster cluster;
+  Replica& hub = *cluster.hub().replica;
+  MakeRoster(hub);
+  Node& st_node = Enrol(cluster, "城关镇工作站", "0512", "430123/05");
+  Replica& st = *st_node;
+  Consult(st, "咨询一");
+  Consult(st, "咨询二");
+  const int64_t t0 = cluster.hub().clock->NowMillis();
+
+  SessionRun first = Sync(st, hub);
+  REQUIRE_OK(first.status);
+  CHECK(Sync(st, hub).round_trips == 1);  // nothing new
+  SessionOptions cut;
+  cut.cut_after = 1;  // the hello reaches the hub, the welcome is lost
+  Consult(st, "咨询三");
+  SessionRun broken = testing::RunSession(st, hub, cut);
+  REQUIRE(broken.cut);
+
+  auto at_hub = hub.Sessions(st.identity().key.Hex(), t0);
+  REQUIRE_OK(at_hub);
+  // Complete and up-to-date sessions are recorded when they end; the cut one
+  // is still open at the hub (it is recorded when it expires).
+  REQUIRE(at_hub->size() == 2);
+  CHECK((*at_hub)[0].as_server);
+  CHECK((*at_hub)[0].changesets_received == first.changesets_pushed);
+  CHECK((*at_hub)[0].changesets_received > 0);
+  CHECK((*at_hub)[0].error.empty());
+  CHECK((*at_hub)[1].changesets_received == 0);
+  CHECK((*at_hub)[1].error.empty());
+
+  auto at_station = st.Sessions(hub.identity().key.Hex(), 0);
+  REQUIRE_OK(at_station);
+  // The station records its side of the two sessions that ended; the cut
+  // session never got a reply, so it ends when the transport gives up.
+  REQUIRE(at_station->size() >= 2);
+  CHECK_FALSE((*at_station)[0].as_server);
+  CHECK((*at_station)[0].changesets_sent == first.changesets_pushed);
+  CHECK((*at_station)[0].bytes_sent > 0);
+  CHECK((*at_station)[1].changesets_sent == 0);
+
+  // A session the server abandons is recorded with its outcome.
+  SyncServer server(hub);
+  SessionOptions open;
+  open.server = &server;
+  open.cut_after = 2;  // hello and welcome pass; the first push is lost
+  Consult(st, "咨询四");
+  REQUIRE(testing::RunSession(st, hub, open).cut);
+  cluster.hub().clock->Advance(10 * 60 * 1000);
+  server.Expire(5 * 60 * 1000);
+  auto after = hub.Sessions(st.identity().key.Hex(), t0);
+  REQUIRE_OK(after);
+  REQUIRE(after->size() == 3);
+  CHECK(after->back().error == "abandoned by the peer");
+}
+
 }  // namespace aidsync
