@@ -45,6 +45,7 @@ void RegisterRecordCommands(CLI::App& app, Context& ctx);
 void RegisterInspectCommands(CLI::App& app, Context& ctx);
 void RegisterSyncCommands(CLI::App& app, Context& ctx);
 void RegisterEnrolmentCommands(CLI::App& app, Context& ctx);
+void RegisterReportCommands(CLI::App& app, Context& ctx);
 
 // ---- output (output.cc) ----------------------------------------------------
 // A value as JSON: numbers as numbers, text as strings, NULL as null.

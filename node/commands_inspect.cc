@@ -3,54 +3,11 @@
 #include <iostream>
 
 #include "node/cli.h"
+#include "node/status_json.h"
 #include "sync/bundle.h"
 
 namespace aidsync::cli {
 namespace {
-
-std::string IsoTime(int64_t ms) {
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
-nlohmann::json StatusToJson(const ReplicaStatus& s) {
-  nlohmann::json forks = nlohmann::json::array();
-  for (const auto& f : s.forks)
-    forks.push_back({{"author", f.author}, {"author_key", f.author_key}, {"scope", f.scope},
-                     {"class", TableClassName(f.cls)}, {"seq", f.seq}});
-  nlohmann::json peers = nlohmann::json::array();
-  for (const auto& p : s.peers) {
-    auto time_or_null = [](int64_t ms) { return ms > 0 ? nlohmann::json(IsoTime(ms)) : nlohmann::json(nullptr); };
-    peers.push_back({{"id", p.id}, {"name", p.name}, {"code", p.code}, {"address", p.address},
-                     {"last_seen", time_or_null(p.last_seen_ms)}, {"last_sync", time_or_null(p.last_sync_ms)},
-                     {"pending_out", p.pending_out}, {"pending_in", p.pending_in},
-                     {"clock_offset_ms", p.clock_offset_ms},
-                     {"last_error", p.last_error.empty() ? nlohmann::json(nullptr) : nlohmann::json(p.last_error)}});
-  }
-  nlohmann::json rejected = nlohmann::json::object();
-  for (const auto& [reason, n] : s.rejected) rejected[reason] = n;
-  nlohmann::json revoked = nlohmann::json::array();
-  for (const auto& r : s.revoked)
-    revoked.push_back({{"key", r.key}, {"name", r.name}, {"code", r.code}, {"revoked_at", IsoTime(r.revoked_at_ms)}});
-  return {
-      {"node",
-       {{"id", s.node.key.Hex()}, {"name", s.node.name}, {"code", s.node.code},
-        {"role", RoleName(s.node.role)}, {"scope", s.node.scope}, {"enrolled", s.node.enrolled}}},
-      {"log",
-       {{"own_changesets", s.own_changesets}, {"total_changesets", s.total_changesets},
-        {"held_changesets", s.held_changesets}}},
-      {"peers", peers},
-      {"conflicts_open", s.conflicts_open},
-      {"forks", forks},
-      {"revoked", revoked},
-      {"rejected", rejected},
-      {"alerts", s.alerts},
-  };
-}
 
 void PrintStatus(const ReplicaStatus& s) {
   std::cout << "node       " << s.node.name << " (" << s.node.code << "), " << RoleName(s.node.role) << ", scope "
@@ -76,11 +33,6 @@ void PrintStatus(const ReplicaStatus& s) {
   for (const auto& a : s.alerts) std::cout << "  - " << a << "\n";
 }
 
-nlohmann::json VersionToJson(const ConflictVersion& v) {
-  return {{"value", ValueToJson(v.value)}, {"author", v.author},       {"author_key", v.author_key},
-          {"time", IsoTime(v.time_ms)},    {"time_ms", v.time_ms},     {"changeset", v.changeset}};
-}
-
 struct JsonFlag {
   bool json = false;
 };
@@ -100,15 +52,7 @@ Status RunConflicts(Context& ctx, const JsonFlag& a) {
   ASSIGN_OR_RETURN(auto replica, ctx.OpenNode({.quick_check = false, .read_only = true}));
   ASSIGN_OR_RETURN(std::vector<Conflict> conflicts, replica->Conflicts());
   if (a.json) {
-    nlohmann::json out = nlohmann::json::array();
-    for (const auto& c : conflicts) {
-      nlohmann::json losers = nlohmann::json::array();
-      for (const auto& l : c.losers) losers.push_back(VersionToJson(l));
-      out.push_back({{"table", c.table}, {"id", c.id}, {"column", c.column}, {"row_deleted", c.row_deleted},
-                     {"winner", c.winner ? VersionToJson(*c.winner) : nlohmann::json(nullptr)},
-                     {"losers", losers}});
-    }
-    PrintJson(out);
+    PrintJson(ConflictsToJson(conflicts));
     return Status::OK();
   }
   for (const auto& c : conflicts) {

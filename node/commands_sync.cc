@@ -1,4 +1,5 @@
-// Network commands: sync (one session now) and serve (the daemon).
+// Network commands: sync (one session now) and serve (the daemon, with its
+// optional status page).
 #include <csignal>
 #include <iostream>
 #include <random>
@@ -53,6 +54,7 @@ struct ServeArgs {
   std::vector<std::string> peers;
   std::string http;
   int interval_s = 15;
+  int silent_days = 3;
 };
 
 Status RunServe(Context& ctx, const ServeArgs& a) {
@@ -64,11 +66,16 @@ Status RunServe(Context& ctx, const ServeArgs& a) {
     ASSIGN_OR_RETURN(PeerSpec spec, ParsePeerSpec(p));
     config.peers.push_back(std::move(spec));
   }
-  if (!a.http.empty()) return Status::InvalidArgument("--http: the status page is not built yet");
+  if (!a.http.empty()) {
+    ASSIGN_OR_RETURN(HttpEndpoint http, ParseHttpEndpoint(a.http));
+    config.http = std::move(http);
+  }
+  if (a.silent_days < 1 || a.silent_days > 3650) return Status::InvalidArgument("--silent-days must be 1 to 3650");
+  config.silent_days = a.silent_days;
   if (a.interval_s < 1 || a.interval_s > 30) return Status::InvalidArgument("--interval must be 1 to 30 seconds");
   config.interval_ms = a.interval_s * 1000;
-  if (!config.listen && config.peers.empty())
-    return Status::InvalidArgument("serve needs --listen tcp://IP:PORT and/or at least one --peer");
+  if (!config.listen && config.peers.empty() && !config.http)
+    return Status::InvalidArgument("serve needs --listen tcp://IP:PORT, at least one --peer, or --http IP:PORT");
   std::signal(SIGINT, OnStopSignal);
   std::signal(SIGTERM, OnStopSignal);
   return RunDaemon(config, g_stop);
@@ -89,7 +96,10 @@ void RegisterSyncCommands(CLI::App& app, Context& ctx) {
                                           RunServe);
     cmd->add_option("--listen", a->listen, "tcp://IP:PORT to accept sessions on");
     cmd->add_option("--peer", a->peers, "a peer to keep in sync with (repeatable)");
-    cmd->add_option("--http", a->http, "IP:PORT of the status page");
+    cmd->add_option("--http", a->http,
+                    "serve the read-only status page on IP:PORT (PORT alone: 127.0.0.1:PORT)");
+    cmd->add_option("--silent-days", a->silent_days,
+                    "the status page alerts on a station not seen for this many days (default 3)");
     cmd->add_option("--interval", a->interval_s, "seconds between routine syncs with each peer (1-30, default 15)");
   }
 }

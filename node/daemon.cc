@@ -181,6 +181,12 @@ Status RunDaemon(const DaemonConfig& config, std::atomic<bool>& stop) {
   ASSIGN_OR_RETURN(auto replica, Replica::Open(config.data_dir, config.env, {.quick_check = true, .read_only = false}));
   if (!replica->identity().enrolled) return Status::Unauthorized("this node is not enrolled yet");
   for (const auto& peer : config.peers) RETURN_IF_ERROR(ResolvePeer(*replica, peer).status());
+  std::unique_ptr<StatusPage> page;
+  if (config.http) {
+    ASSIGN_OR_RETURN(page, StatusPage::Bind({.data_dir = config.data_dir, .env = config.env, .endpoint = *config.http,
+                                             .silent_days = config.silent_days,
+                                             .log = [](const std::string& line) { Log(line); }}));
+  }
   zmq::context_t context;
   std::unique_ptr<SyncListener> listener;
   if (config.listen) {
@@ -190,6 +196,10 @@ Status RunDaemon(const DaemonConfig& config, std::atomic<bool>& stop) {
     // Remembered for `invite`; a node that cannot write it still serves.
     Status saved = replica->SaveListenEndpoint(listener->endpoint());
     if (!saved.ok()) Log("serve: " + saved.message());
+  }
+  if (page) {
+    page->Start();
+    Log("http: status page at " + page->url());
   }
   Trigger trigger;
   std::vector<std::thread> threads;
@@ -217,6 +227,7 @@ Status RunDaemon(const DaemonConfig& config, std::atomic<bool>& stop) {
     }
   }
   trigger.Fire();  // wakes every waiting thread to see `stop`
+  if (page) page->Stop();
   for (auto& t : threads) t.join();
   Log("serve: stopped");
   return Status::OK();

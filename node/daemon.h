@@ -5,7 +5,9 @@
 // sessions with it — at start, within a second of any new changeset in the
 // log (written by this daemon or by any other process on the data dir, such
 // as `aidsync put`), and every `interval` — retrying an unreachable peer with
-// capped exponential backoff. The calling thread watches the log and `stop`.
+// capped exponential backoff. With --http, the status page (node/status_page.h)
+// serves on threads of its own, each request on its own read-only Replica.
+// The calling thread watches the log and `stop`.
 #pragma once
 
 #include <atomic>
@@ -15,6 +17,7 @@
 
 #include "base/env.h"
 #include "base/status.h"
+#include "node/status_page.h"
 #include "sync/replica.h"
 
 namespace aidsync {
@@ -38,6 +41,8 @@ struct DaemonConfig {
   Env env;
   std::optional<std::string> listen;  // tcp://IP:PORT
   std::vector<PeerSpec> peers;
+  std::optional<HttpEndpoint> http;   // the status page, if any
+  int silent_days = 3;                // the page's alert for a station silent this long
   int interval_ms = 15000;            // steady re-sync (DESIGN 5: at least every 30 s)
   int min_backoff_ms = 500;
   int max_backoff_ms = 30000;         // the cap on retries of an unreachable peer
@@ -46,7 +51,8 @@ struct DaemonConfig {
 };
 
 // Runs until `stop` becomes true (the caller sets it from SIGINT/SIGTERM).
-// Fails at once if the node cannot be opened or the listen endpoint bound;
+// Fails at once if the node cannot be opened or the listen or http endpoint
+// bound;
 // afterwards errors are logged (one line on stderr) and retried, never fatal.
 Status RunDaemon(const DaemonConfig& config, std::atomic<bool>& stop);
 

@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
   aidsync::cli::RegisterInspectCommands(app, ctx);
   aidsync::cli::RegisterSyncCommands(app, ctx);
   aidsync::cli::RegisterEnrolmentCommands(app, ctx);
+  aidsync::cli::RegisterReportCommands(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
