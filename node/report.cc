@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <set>
+#include <string_view>
 
 #include "crypto/certificate.h"
 #include "crypto/keys.h"
@@ -219,9 +220,55 @@ Status FillTargets(Database& db, int year, const std::map<std::string, KnownStat
   return Status::OK();
 }
 
+// The month of a date of the year from what follows "YYYY-" (up to three
+// characters): one or two digits then a non-digit or the end, 1-12; 0 if none.
+int MonthOf(std::string_view after) {
+  auto digit = [&](size_t i) { return i < after.size() && after[i] >= '0' && after[i] <= '9'; };
+  if (!digit(0)) return 0;
+  int m = after[0] - '0';
+  if (digit(1)) {
+    if (digit(2)) return 0;
+    m = m * 10 + (after[1] - '0');
+  }
+  return m >= 1 && m <= 12 ? m : 0;
+}
+
+// One series of MonthlyFigures: `table`'s records of the year by the month of
+// `date` and the value of `by`.
+Status FillSeries(Database& db, const SchemaDef& schema, const std::string& table, const std::string& date,
+                  const std::string& by, const std::string& prefix, MonthlyFigures::Series* out) {
+  out->keys.clear();
+  if (const TableDef* t = schema.FindTable(table)) {
+    for (const ColumnDef& c : t->columns)
+      if (c.name == by) out->keys = c.allowed;
+  }
+  out->keys.push_back("other");
+  for (auto& month : out->months)
+    for (const auto& key : out->keys) month[key] = 0;
+  // Grouped by the three characters after "YYYY-" (enough for MonthOf) and the value.
+  ASSIGN_OR_RETURN(Statement stmt,
+                   db.Prepare("SELECT substr(\"" + date + "\", 6, 3), \"" + by + "\", count(*) FROM \"" + table +
+                              "\" WHERE substr(\"" + date + "\", 1, 5) = ?1 GROUP BY 1, 2"));
+  stmt.BindText(1, prefix);
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    int month = stmt.IsNull(0) ? 0 : MonthOf(stmt.ColumnText(0));
+    int64_t n = stmt.ColumnInt(2);
+    if (month == 0) {
+      out->no_month += n;
+      continue;
+    }
+    std::string key = stmt.IsNull(1) ? "other" : std::string(stmt.ColumnText(1));
+    if (std::find(out->keys.begin(), out->keys.end(), key) == out->keys.end()) key = "other";
+    out->months[month - 1][key] += n;
+  }
+  return Status::OK();
+}
+
 }  // namespace
 
-Result<Report> BuildReport(Replica& replica, int year) {
+Result<Report> BuildReport(Replica& replica, int year, MonthlyFigures* monthly) {
   if (year < kReportMinYear || year > kReportMaxYear)
     return Status::InvalidArgument("the report year must be between " + std::to_string(kReportMinYear) + " and " +
                                    std::to_string(kReportMaxYear) + ", not " + std::to_string(year));
@@ -250,6 +297,12 @@ Result<Report> BuildReport(Replica& replica, int year) {
   ASSIGN_OR_RETURN(ByScope consultations, CountByScope(*db, "consultations", "consulted_at", prefix, false));
   FillStations(known, apps, cases, consultations, &r);
   RETURN_IF_ERROR(FillTargets(*db, year, known, cases, consultations, &r));
+  if (monthly) {
+    const SchemaDef& s = replica.schema();
+    RETURN_IF_ERROR(FillSeries(*db, s, "applications", "received_at", "category", prefix, &monthly->applications));
+    RETURN_IF_ERROR(FillSeries(*db, s, "cases", "assigned_at", "category", prefix, &monthly->cases));
+    RETURN_IF_ERROR(FillSeries(*db, s, "consultations", "consulted_at", "channel", prefix, &monthly->consultations));
+  }
   RETURN_IF_ERROR(db->Exec("COMMIT"));
   return r;
 }

@@ -7,6 +7,7 @@
 // what that station holds. docs/ARCHITECTURE.md section 11 has the rules.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -100,14 +101,38 @@ struct Report {
   std::vector<Target> targets;
 };
 
+// The year's records month by month, for the status page's charts
+// (docs/ARCHITECTURE.md section 12): applications by category (received_at),
+// cases by category (assigned_at), consultations by channel (consulted_at).
+struct MonthlyFigures {
+  struct Series {
+    // The buckets, in order: the column's allowed values in the schema, then
+    // "other" (no value, or one this node's schema does not know).
+    std::vector<std::string> keys;
+    // [0] is January. Each month has every key of `keys`, 0 when none.
+    std::array<std::map<std::string, int64_t>, 12> months;
+    // Records of the year whose date has no month 1-12 after "YYYY-".
+    int64_t no_month = 0;
+  };
+  Series applications, cases, consultations;
+};
+
 // Builds the report for `year` from one read-only snapshot of the replica
 // (a write by another process meanwhile is either wholly in it or not).
 // A record belongs to the year when its own date column (applications and
 // hotline_tickets and complaints: received_at; cases: assigned_at;
 // consultations: consulted_at; return_visits: visited_at) begins with
 // "YYYY-"; records without such a date are in no year's report.
+//
+// With `monthly`, also fills it from the same snapshot. A record of the year
+// is in month M when its date continues after "YYYY-" with M as one or two
+// digits followed by a non-digit or the end ("2025-03-07", "2025-3-7",
+// "2025-03"), 1 <= M <= 12; any other is counted in `no_month`. So each
+// series' counts over months and keys plus `no_month` add up to the report's
+// total (applications.received, cases.total, consultations.total).
+//
 // InvalidArgument if `year` is outside kReportMinYear..kReportMaxYear;
 // IOError / Busy / Corruption for the store.
-Result<Report> BuildReport(Replica& replica, int year);
+Result<Report> BuildReport(Replica& replica, int year, MonthlyFigures* monthly = nullptr);
 
 }  // namespace aidsync

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "node/cli.h"
+#include "node/report.h"
 #include "sync/peers.h"
 
 namespace aidsync {
@@ -71,6 +72,65 @@ std::string RowScopeOfAlert(Replica& replica, const std::string& alert) {
 bool Mentions(const std::string& alert, const CertificateFields& f) {
   return alert.find(f.name) != std::string::npos || alert.find("(" + f.code + ")") != std::string::npos ||
          alert.find(f.node_key.Hex().substr(0, 16)) != std::string::npos;
+}
+
+// A station's `history`: its sessions ending at or after `since_ms`, oldest
+// first, at most the newest kHistoryMaxSessions (`*truncated` if there were more).
+Result<nlohmann::json> HistoryJson(Replica& replica, const std::string& key, int64_t since_ms, bool* truncated) {
+  ASSIGN_OR_RETURN(std::vector<SessionRecord> sessions, replica.Sessions(key, since_ms, kHistoryMaxSessions + 1));
+  *truncated = static_cast<int64_t>(sessions.size()) > kHistoryMaxSessions;
+  nlohmann::json out = nlohmann::json::array();
+  for (size_t i = *truncated ? 1 : 0; i < sessions.size(); ++i) {
+    const SessionRecord& r = sessions[i];
+    out.push_back({{"start", IsoTime(r.started_ms)}, {"end", IsoTime(r.ended_ms)},
+                   {"start_ms", r.started_ms}, {"end_ms", r.ended_ms},
+                   {"as_server", r.as_server},
+                   {"sent", r.changesets_sent}, {"received", r.changesets_received},
+                   {"bytes_sent", r.bytes_sent}, {"bytes_received", r.bytes_received},
+                   {"ok", r.error.empty()}, {"error", TextOrNull(r.error)}});
+  }
+  return out;
+}
+
+// The local calendar year of `ms` on this machine, as `report` takes it.
+int LocalYear(int64_t ms) {
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  localtime_r(&secs, &tm);
+  return tm.tm_year + 1900;
+}
+
+nlohmann::json SeriesJson(const MonthlyFigures::Series& s, const char* by, int64_t total) {
+  nlohmann::json months = nlohmann::json::array();
+  for (const auto& month : s.months) {
+    nlohmann::json m = nlohmann::json::object();
+    for (const auto& key : s.keys) m[key] = month.at(key);
+    months.push_back(std::move(m));
+  }
+  return {{"by", by}, {"keys", s.keys}, {"months", std::move(months)}, {"no_month", s.no_month}, {"total", total}};
+}
+
+// `figures`: the year's records per month (MonthlyFigures) and the targets
+// of BuildReport, each with its station's name when this node knows it.
+// Null when the clock's year is outside what a report may cover.
+Result<nlohmann::json> FiguresJson(Replica& replica, int year, const std::map<std::string, std::string>& names) {
+  if (year < kReportMinYear || year > kReportMaxYear) return nlohmann::json(nullptr);
+  MonthlyFigures monthly;
+  ASSIGN_OR_RETURN(Report r, BuildReport(replica, year, &monthly));
+  auto opt = [](const auto& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
+  nlohmann::json targets = nlohmann::json::array();
+  for (const auto& t : r.targets) {
+    auto name = names.find(t.station_code);
+    targets.push_back({{"station_code", t.station_code},
+                       {"station_name", name == names.end() ? nlohmann::json(nullptr) : nlohmann::json(name->second)},
+                       {"metric", t.metric}, {"target", t.target}, {"scope", opt(t.scope)},
+                       {"actual", opt(t.actual)}, {"progress", opt(t.progress)}});
+  }
+  return nlohmann::json{{"year", year},
+                        {"applications", SeriesJson(monthly.applications, "category", r.applications.received)},
+                        {"cases", SeriesJson(monthly.cases, "category", r.cases.total)},
+                        {"consultations", SeriesJson(monthly.consultations, "channel", r.consultations.total)},
+                        {"targets", std::move(targets)}};
 }
 
 }  // namespace
@@ -142,6 +202,9 @@ Result<nlohmann::json> ApiStatusJson(Replica& replica, const ApiStatusOptions& o
 
   const bool hub = status.node.role == Role::kHub;
   const int64_t silent_ms = static_cast<int64_t>(options.silent_days) * kDayMs;
+  const int64_t history_from = options.now_ms - kHistoryDays * kDayMs;
+  std::map<std::string, std::string> names;  // station code -> name, for the targets
+  names[status.node.code] = status.node.name;
   nlohmann::json stations = nlohmann::json::array();
   std::vector<std::string> silent_alerts;
   for (const auto& cert : nodes) {
@@ -171,6 +234,9 @@ Result<nlohmann::json> ApiStatusJson(Replica& replica, const ApiStatusOptions& o
     if (peer && std::llabs(peer->clock_offset_ms) > kClockAlertMs && !clock_alert)
       alerts.push_back("clock: " + who + " is " + std::to_string(peer->clock_offset_ms / 60000) +
                        " minutes off this node's clock");
+    names[f.code] = f.name;
+    bool truncated = false;
+    ASSIGN_OR_RETURN(nlohmann::json history, HistoryJson(replica, key, history_from, &truncated));
     nlohmann::json unknown(nullptr);
     stations.push_back({{"name", f.name},
                         {"code", f.code},
@@ -185,8 +251,11 @@ Result<nlohmann::json> ApiStatusJson(Replica& replica, const ApiStatusOptions& o
                         {"pending_in", peer ? nlohmann::json(peer->pending_in) : unknown},
                         {"clock_offset_ms", peer ? nlohmann::json(peer->clock_offset_ms) : unknown},
                         {"last_error", peer ? TextOrNull(peer->last_error) : unknown},
-                        {"alerts", alerts}});
+                        {"alerts", alerts},
+                        {"history", std::move(history)},
+                        {"history_truncated", truncated}});
   }
+  ASSIGN_OR_RETURN(nlohmann::json figures, FiguresJson(replica, LocalYear(options.now_ms), names));
   for (auto& a : silent_alerts) status.alerts.push_back(std::move(a));
   nlohmann::json doc = StatusToJson(status);
   doc["stations"] = std::move(stations);
@@ -194,6 +263,9 @@ Result<nlohmann::json> ApiStatusJson(Replica& replica, const ApiStatusOptions& o
   doc["values_hidden"] = !options.with_values;
   doc["silent_days"] = options.silent_days;
   doc["generated_at"] = IsoTime(options.now_ms);
+  doc["history_days"] = kHistoryDays;
+  doc["history_from"] = IsoTime(history_from);
+  doc["figures"] = std::move(figures);
   return doc;
 }
 

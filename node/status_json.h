@@ -26,16 +26,24 @@ nlohmann::json StatusToJson(const ReplicaStatus& s);
 // (conflict values are personal data, DESIGN 6).
 nlohmann::json ConflictsToJson(const std::vector<Conflict>& conflicts, bool with_values = true);
 
+// The sync history of each station in `/api/status`: the last this many
+// days, at most the newest this many sessions per station.
+constexpr int kHistoryDays = 7;
+constexpr int64_t kHistoryMaxSessions = 500;
+
 struct ApiStatusOptions {
   int silent_days = 3;       // a station silent longer than this is an alert
-  int64_t now_ms = 0;        // the time "silent" is measured against
+  int64_t now_ms = 0;        // the time "silent", the history window and the figures' year are taken from
   bool with_values = true;   // conflict values shown (only to local clients)
 };
 
 // `/api/status`: StatusToJson, plus `stations` (every enrolled node but this
-// one, with what this node knows of it as a peer and its alerts) and
-// `conflicts` (ConflictsToJson). Stations silent too long are also added to
-// the top-level `alerts`. Reads through `replica` only.
+// one, with what this node knows of it as a peer, its alerts and its
+// `history`: the sync sessions of the last kHistoryDays days, the newest
+// kHistoryMaxSessions), `conflicts` (ConflictsToJson) and `figures` (the
+// current local year's records per month and target progress, BuildReport).
+// Stations silent too long are also added to the top-level `alerts`. Reads
+// through `replica` only. docs/ARCHITECTURE.md section 12 has the fields.
 Result<nlohmann::json> ApiStatusJson(Replica& replica, const ApiStatusOptions& options);
 
 }  // namespace aidsync

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages aidsync needs to build and test, if missing.
-# Idempotent: does nothing (and needs no network) when all are present.
+# Installs the Debian 12 packages aidsync needs to build and test, if missing,
+# and any further packages named as arguments (scripts/test.sh names those only
+# its tests need). Idempotent: does nothing (and needs no network) when all are
+# present.
 set -euo pipefail
 
 packages=(
@@ -8,6 +10,7 @@ packages=(
   libsqlite3-dev sqlite3 libsodium-dev capnproto libcapnp-dev
   libzmq3-dev cppzmq-dev catch2 libcli11-dev nlohmann-json3-dev libcsv-dev libzstd-dev
   libcpp-httplib-dev
+  "$@"
 )
 
 missing=()

@@ -76,25 +76,27 @@ Status Replica::RecordSession(const SessionRecord& r) {
   return prune->Run();
 }
 
-Result<std::vector<SessionRecord>> Replica::Sessions(const std::string& peer, int64_t since_ms) {
+Result<std::vector<SessionRecord>> Replica::Sessions(const std::string& peer, int64_t since_ms, int64_t newest) {
+  // The newest `newest` (LIMIT -1: all), then back in insertion order.
   auto stmt = db_->Cached(
-      "SELECT peer, started_at, ended_at, as_server, changesets_sent, changesets_received, bytes_sent, "
-      "bytes_received, error FROM aidsync_sessions WHERE peer = ? AND ended_at >= ? ORDER BY id");
-  stmt->BindText(1, peer).Bind(2, since_ms);
+      "SELECT * FROM (SELECT id, peer, started_at, ended_at, as_server, changesets_sent, changesets_received, "
+      "bytes_sent, bytes_received, error FROM aidsync_sessions WHERE peer = ? AND ended_at >= ? "
+      "ORDER BY id DESC LIMIT ?) ORDER BY id");
+  stmt->BindText(1, peer).Bind(2, since_ms).Bind(3, newest > 0 ? newest : int64_t{-1});
   std::vector<SessionRecord> out;
   while (true) {
     ASSIGN_OR_RETURN(bool row, stmt->Step());
     if (!row) break;
     SessionRecord r;
-    r.peer = std::string(stmt->ColumnText(0));
-    r.started_ms = stmt->ColumnInt(1);
-    r.ended_ms = stmt->ColumnInt(2);
-    r.as_server = stmt->ColumnInt(3) != 0;
-    r.changesets_sent = stmt->ColumnInt(4);
-    r.changesets_received = stmt->ColumnInt(5);
-    r.bytes_sent = stmt->ColumnInt(6);
-    r.bytes_received = stmt->ColumnInt(7);
-    r.error = std::string(stmt->ColumnText(8));
+    r.peer = std::string(stmt->ColumnText(1));
+    r.started_ms = stmt->ColumnInt(2);
+    r.ended_ms = stmt->ColumnInt(3);
+    r.as_server = stmt->ColumnInt(4) != 0;
+    r.changesets_sent = stmt->ColumnInt(5);
+    r.changesets_received = stmt->ColumnInt(6);
+    r.bytes_sent = stmt->ColumnInt(7);
+    r.bytes_received = stmt->ColumnInt(8);
+    r.error = std::string(stmt->ColumnText(9));
     out.push_back(std::move(r));
   }
   return out;

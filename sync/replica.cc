@@ -187,6 +187,18 @@ Result<ReplicaStatus> Replica::GetStatus() {
     if (!row) break;
     s.rejected[std::string(rejected.ColumnText(0))] = rejected.ColumnInt(1);
   }
+  if (!s.rejected.empty()) {
+    // Refused input means a misbehaving peer, a stranger, or a revoked key
+    // still trying: an admin should look (DESIGN 6, issue 5's alerts).
+    int64_t total = 0;
+    std::string by_reason;
+    for (const auto& [reason, n] : s.rejected) {
+      total += n;
+      by_reason += (by_reason.empty() ? "" : ", ") + reason + "=" + std::to_string(n);
+    }
+    s.alerts.push_back("refused inputs: " + std::to_string(total) + " (" + by_reason +
+                       "); the rejected store keeps them for review");
+  }
   if (s.held_changesets > 0)
     s.alerts.push_back(std::to_string(s.held_changesets) +
                        " received changesets are held waiting for their chain predecessors");

@@ -325,8 +325,9 @@ class Replica {
   // Appends a session to the history (the newest kMaxSessionsKept are kept).
   // Autocommits.
   Status RecordSession(const SessionRecord& r);
-  // The sessions with `peer` (node key hex) that ended at or after since_ms, oldest first.
-  Result<std::vector<SessionRecord>> Sessions(const std::string& peer, int64_t since_ms);
+  // The sessions with `peer` (node key hex) that ended at or after since_ms,
+  // oldest first; with `newest` > 0, only the newest that many of them.
+  Result<std::vector<SessionRecord>> Sessions(const std::string& peer, int64_t since_ms, int64_t newest = 0);
 
   // Drops the domain tables and row metadata and re-materializes them from the
   // log. The result equals the state before (the log is the truth); also

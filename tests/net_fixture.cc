@@ -121,6 +121,51 @@ std::string PutLawyer(const std::string& data, const std::string& name, int year
                    "practice_years=" + std::to_string(years), "active=1"});
 }
 
+std::string PagePrefix(int http) { return "http: status page at http://127.0.0.1:" + std::to_string(http) + "/"; }
+
+PageCounty::PageCounty() : County(2) {
+  SeedRoster();  // the roster reaches both stations by bundle
+  const clitest::Station& a = st[0];
+  const clitest::Station& b = st[1];
+  case_a = SeedCase(a).second;
+  case_b = SeedCase(b).second;
+  visit = Ok(b.dir, {"put", "return_visits", "new", "case_id=" + case_b, "visited_at=2015-05-10", "satisfaction=2",
+                     "fee_charged=1", "note=当事人反映律师收取了费用"});
+
+  port = proc::FreePort();
+  http = proc::FreePort();
+  daemon = std::make_unique<Daemon>(hub, std::vector<std::string>{"--listen", Endpoint(port), "--http",
+                                                                  "127.0.0.1:" + std::to_string(http)},
+                                    tmp / "hub.log");
+  INFO(daemon->Describe());
+  REQUIRE(daemon->WaitForLog(PagePrefix(http)));
+  REQUIRE(daemon->WaitForLog("listening on"));
+  Ok(SyncOnce(a.dir, Endpoint(port)));
+  Ok(SyncOnce(b.dir, Endpoint(port)));
+  // A concurrent edit of one field: the hub and station A, then A syncs.
+  Ok(hub, {"put", "cases", case_a, "outcome=调解结案"});
+  Ok(a.dir, {"put", "cases", case_a, "outcome=判决胜诉"});
+  Ok(SyncOnce(a.dir, Endpoint(port)));
+
+  json status;
+  bool ready = Eventually([&] {
+    auto doc = TryJson(hub, {"status", "--json"});
+    if (!doc) return false;
+    status = *doc;
+    int synced = 0;
+    for (const auto& p : status.at("peers"))
+      if ((p.at("code") == a.code || p.at("code") == b.code) && p.at("last_sync").is_string()) ++synced;
+    bool alert = false;
+    for (const auto& text : status.at("alerts"))
+      if (text.get<std::string>().find(visit) != std::string::npos) alert = true;
+    return synced == 2 && status.at("conflicts_open") == 1 && alert;
+  });
+  INFO("hub status --json: " << status.dump(2));
+  REQUIRE(ready);
+}
+
+std::string PageCounty::PageUrl() const { return "http://127.0.0.1:" + std::to_string(http) + "/"; }
+
 // ---- Relay --------------------------------------------------------------------
 
 namespace {

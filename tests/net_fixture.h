@@ -1,7 +1,9 @@
 // Shared helpers for the process-level network tests (net_test.cc,
-// trust_net_test.cc): polling against deadlines, a `serve` daemon run in the
-// background, one-shot syncs, a TCP relay that can delay, cut and record the
-// bytes of a link, and a raw CurveZMQ DEALER that plays a (modified) client.
+// trust_net_test.cc, http_status_test.cc, browser_test.cc): polling against
+// deadlines, a `serve` daemon run in the background, one-shot syncs, the
+// county behind the status page tests, a TCP relay that can delay, cut and
+// record the bytes of a link, and a raw CurveZMQ DEALER that plays a
+// (modified) client.
 #pragma once
 
 #include <sys/types.h>
@@ -86,6 +88,28 @@ proc::Result SyncOnce(const std::string& data, const std::string& peer, int time
 
 std::string PutApplication(const std::string& data, const std::string& who);
 std::string PutLawyer(const std::string& data, const std::string& name, int years);
+
+// The line `serve --http 127.0.0.1:PORT` logs: "http: status page at http://127.0.0.1:PORT/".
+std::string PagePrefix(int http);
+
+// The county of the status page tests (http_status_test.cc, browser_test.cc):
+// a hub serving sync and its page (`serve --listen ... --http 127.0.0.1:PORT`)
+// and two stations, A and B, that synced to it. B recorded a return visit that
+// charged a fee (an alert of the hub and of B); the hub (调解结案) and A
+// (判决胜诉) set the outcome of A's case while apart (one open conflict). The
+// constructor returns once the hub's `status --json` shows both stations'
+// syncs, the conflict and the alert.
+struct PageCounty : clitest::County {
+  PageCounty();
+
+  std::string case_a, case_b;      // a case of each station
+  std::string visit;               // B's return visit that records a fee
+  int port = 0;                    // sync (--listen)
+  int http = 0;                    // the page (--http)
+  std::unique_ptr<Daemon> daemon;  // the hub's `serve`
+
+  std::string PageUrl() const;  // http://127.0.0.1:PORT/
+};
 
 // ---------------------------------------------------------------------------
 // A TCP relay between a node and its peer: forwards bytes both ways, may

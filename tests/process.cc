@@ -85,6 +85,15 @@ struct FileActions {
   }
 };
 
+// posix_spawnattr_t with RAII destruction.
+struct SpawnAttr {
+  posix_spawnattr_t attr;
+  SpawnAttr() {
+    if (int e = posix_spawnattr_init(&attr); e != 0) Fail("posix_spawnattr_init", e);
+  }
+  ~SpawnAttr() { posix_spawnattr_destroy(&attr); }
+};
+
 std::string Quote(const std::string& arg) {
   if (!arg.empty() && arg.find_first_of(" \t\n'\"\\$`;&|<>()*?[]#~") == std::string::npos) return arg;
   std::string out = "'";
@@ -172,27 +181,40 @@ Process Process::Start(std::vector<std::string> argv, const Options& options) {
   if (!options.cwd.empty())
     fa.Check(posix_spawn_file_actions_addchdir_np(&fa.actions, options.cwd.c_str()), "addchdir");
 
+  SpawnAttr attr;
+  if (options.new_process_group) {
+    // Group id 0: the child's own pid.
+    if (int e = posix_spawnattr_setflags(&attr.attr, POSIX_SPAWN_SETPGROUP); e != 0) Fail("setflags SETPGROUP", e);
+    if (int e = posix_spawnattr_setpgroup(&attr.attr, 0); e != 0) Fail("setpgroup", e);
+  }
+
   std::vector<char*> cargv;
   for (auto& a : p.argv_) cargv.push_back(a.data());
   cargv.push_back(nullptr);
   pid_t pid = -1;
-  if (int e = ::posix_spawn(&pid, cargv[0], &fa.actions, nullptr, cargv.data(), environ); e != 0)
+  if (int e = ::posix_spawn(&pid, cargv[0], &fa.actions, &attr.attr, cargv.data(), environ); e != 0)
     Fail("cannot start " + p.argv_[0], e);
   p.pid_ = pid;
+  p.group_leader_ = options.new_process_group;
   return p;
 }
 
 Process::Process(Process&& other) noexcept
     : pid_(std::exchange(other.pid_, -1)),
+      group_leader_(std::exchange(other.group_leader_, false)),
       out_fd_(std::exchange(other.out_fd_, -1)),
       err_fd_(std::exchange(other.err_fd_, -1)),
       argv_(std::move(other.argv_)) {}
 
 Process& Process::operator=(Process&& other) noexcept {
   if (this != &other) {
-    if (running()) Wait();
+    if (running()) {
+      if (group_leader_) SignalGroup(SIGKILL);
+      Wait();
+    }
     Close();
     pid_ = std::exchange(other.pid_, -1);
+    group_leader_ = std::exchange(other.group_leader_, false);
     out_fd_ = std::exchange(other.out_fd_, -1);
     err_fd_ = std::exchange(other.err_fd_, -1);
     argv_ = std::move(other.argv_);
@@ -202,6 +224,7 @@ Process& Process::operator=(Process&& other) noexcept {
 
 Process::~Process() {
   if (running()) {
+    if (group_leader_) SignalGroup(SIGKILL);
     int status;
     while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
     }
@@ -223,6 +246,23 @@ Result Process::Wait() {
   }
   return Finish(status);
 }
+
+bool Process::Ended(std::chrono::milliseconds timeout) {
+  if (!running()) throw std::logic_error("Process::Ended: not running");
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    siginfo_t info{};
+    if (::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) < 0) {
+      if (errno != EINTR) Fail("waitid");
+    } else if (info.si_pid == pid_) {
+      return true;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+bool Process::SignalGroup(int sig) { return running() && group_leader_ && ::kill(-pid_, sig) == 0; }
 
 Result Process::Finish(int status) {
   Result r;

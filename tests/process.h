@@ -41,6 +41,10 @@ struct Options {
   std::optional<std::string> stdin_data;
   bool close_stdin = false;  // start the child with fd 0 closed
   std::string cwd;           // working directory of the child; empty: the test's
+  // Start the child as the leader of a new process group (its group id is its
+  // pid), so that it and every process it starts can be signalled at once
+  // (Process::SignalGroup): a browser starts helper processes of its own.
+  bool new_process_group = false;
 };
 
 // A started child process. Its stdout and stderr go to anonymous in-memory
@@ -55,12 +59,23 @@ class Process {
   Process& operator=(Process&& other) noexcept;
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;
-  ~Process();  // waits for the child if Wait() was not called
+  // Waits for the child if Wait() was not called; a child started with
+  // new_process_group is killed with its group (SIGKILL) first.
+  ~Process();
 
   pid_t pid() const { return pid_; }
   bool running() const { return pid_ > 0; }
   // Waits for the child to end and collects its output.
   Result Wait();
+  // Waits up to `timeout` for the child to end, looking every 10 ms, without
+  // reaping it: true when it has ended (Wait() then returns at once), false if
+  // it is still running at the deadline.
+  bool Ended(std::chrono::milliseconds timeout);
+  // Sends `sig` to the child's process group (Options::new_process_group):
+  // the child and whatever it started and left in the group. Call it before
+  // Wait(): until the child is reaped, its pid names no other group. False if
+  // no process of the group is left (or the child was not started as leader).
+  bool SignalGroup(int sig);
   // Collects the output of a child already reaped with wait status `status`.
   Result Finish(int status);
 
@@ -69,6 +84,7 @@ class Process {
   void Close();
 
   pid_t pid_ = -1;
+  bool group_leader_ = false;
   int out_fd_ = -1;
   int err_fd_ = -1;
   std::vector<std::string> argv_;

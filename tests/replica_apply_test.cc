@@ -171,6 +171,8 @@ TEST_CASE("remote apply: a changeset from an author without a certificate is rej
   CHECK(report->rejections[0].rfind("unknown_author", 0) == 0);
   CHECK(Snapshot(hub) == before);
   CHECK(StatusOf(hub).rejected["unknown_author"] == 1);
+  // Refused input is an alert for the admin (issue 5), with its reasons.
+  CHECK(testing::Mentions(StatusOf(hub).alerts, "refused inputs: 1", "unknown_author=1"));
 
   // Once its certificate is known, the same bytes are accepted.
   REQUIRE_OK(hub.AddCertificate(cluster.CertificateOf(stranger_node).bytes()));
