@@ -58,17 +58,10 @@ std::string BuildBody(const CertificateFields& fields) {
   return SerializeCanonical(body.asReader());
 }
 
-capnp::ReaderOptions ReaderOptionsFrom(const CertificateParseOptions& options) {
-  capnp::ReaderOptions reader_options;
-  reader_options.traversalLimitInWords = options.traversal_limit_words;
-  reader_options.nestingLimit = options.nesting_limit;
-  return reader_options;
-}
-
 Result<CertificateFields> ReadBody(std::string_view body_bytes,
                                    const CertificateParseOptions& options) {
   ASSIGN_OR_RETURN(auto message,
-                   CanonicalMessage::Parse(body_bytes, ReaderOptionsFrom(options), "certificate body"));
+                   CanonicalMessage::Parse(body_bytes, signed_body::ReaderOptionsOf(options), "certificate body"));
   auto body = message->Root<wire::CertificateBody>();
   CertificateFields fields;
   ASSIGN_OR_RETURN(fields.node_key, signed_body::ReadKey(body.getNodeKey(), "node key"));
@@ -94,7 +87,7 @@ Result<CertificateFields> ReadBody(std::string_view body_bytes,
 Status ParseChecked(std::string_view bytes, const PublicKey& authority,
                     const CertificateParseOptions& options, CertificateFields& fields) {
   ASSIGN_OR_RETURN(signed_body::Parts parts,
-                   signed_body::Read<wire::SignedCertificate>(bytes, ReaderOptionsFrom(options), "certificate"));
+                   signed_body::Read<wire::SignedCertificate>(bytes, signed_body::ReaderOptionsOf(options), "certificate"));
   ASSIGN_OR_RETURN(fields, ReadBody(parts.body, options));
   Status valid = ValidateFields(fields);
   if (!valid.ok())

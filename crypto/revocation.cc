@@ -53,15 +53,8 @@ std::string BuildBody(const RevocationFields& fields) {
   return SerializeCanonical(body.asReader());
 }
 
-capnp::ReaderOptions ReaderOptionsFrom(const RevocationParseOptions& options) {
-  capnp::ReaderOptions reader_options;
-  reader_options.traversalLimitInWords = options.traversal_limit_words;
-  reader_options.nestingLimit = options.nesting_limit;
-  return reader_options;
-}
-
 Result<RevocationFields> ReadBody(std::string_view bytes, const RevocationParseOptions& options) {
-  ASSIGN_OR_RETURN(auto message, CanonicalMessage::Parse(bytes, ReaderOptionsFrom(options), "revocation body"));
+  ASSIGN_OR_RETURN(auto message, CanonicalMessage::Parse(bytes, signed_body::ReaderOptionsOf(options), "revocation body"));
   auto body = message->Root<wire::RevocationBody>();
   RevocationFields fields;
   ASSIGN_OR_RETURN(fields.node_key, signed_body::ReadKey(body.getNodeKey(), "revoked key"));
@@ -89,7 +82,7 @@ Result<RevocationFields> ReadBody(std::string_view bytes, const RevocationParseO
 Status ParseChecked(std::string_view bytes, const PublicKey& authority, const RevocationParseOptions& options,
                     RevocationFields& fields) {
   ASSIGN_OR_RETURN(signed_body::Parts parts,
-                   signed_body::Read<wire::SignedRevocation>(bytes, ReaderOptionsFrom(options), "revocation"));
+                   signed_body::Read<wire::SignedRevocation>(bytes, signed_body::ReaderOptionsOf(options), "revocation"));
   ASSIGN_OR_RETURN(fields, ReadBody(parts.body, options));
   Status valid = ValidateFields(fields, options.max_chains);
   if (!valid.ok()) return Status::Corruption("revocation has an invalid field: " + valid.message());

@@ -43,6 +43,17 @@ Result<Parts> Read(std::string_view bytes, const capnp::ReaderOptions& options, 
   return parts;
 }
 
+// Cap'n Proto reader limits from a parse-options struct that has
+// traversal_limit_words and nesting_limit (CertificateParseOptions,
+// RevocationParseOptions).
+template <typename ParseOptions>
+capnp::ReaderOptions ReaderOptionsOf(const ParseOptions& options) {
+  capnp::ReaderOptions reader;
+  reader.traversalLimitInWords = options.traversal_limit_words;
+  reader.nestingLimit = options.nesting_limit;
+  return reader;
+}
+
 // A 32-byte key field; Corruption naming `what` otherwise.
 inline Result<PublicKey> ReadKey(capnp::Data::Reader data, const char* what) {
   if (data.size() != kPublicKeyBytes)

@@ -412,9 +412,14 @@ int64_t RejectedTotal(Replica& replica) {
 
 namespace aidsync::testing {
 
-std::string CurveKeyHex(const Replica& replica) {
-  auto curve = DeriveCurvePublic(replica.identity().key);
-  return ToHex(std::string_view(reinterpret_cast<const char*>(curve->data()), curve->size()));
+std::string CurveRaw(const PublicKey& key) {
+  auto curve = DeriveCurvePublic(key);
+  REQUIRE_OK(curve);
+  return std::string(reinterpret_cast<const char*>(curve->data()), curve->size());
 }
+
+std::string CurveHex(const PublicKey& key) { return ToHex(CurveRaw(key)); }
+
+std::string CurveKeyHex(const Replica& replica) { return CurveHex(replica.identity().key); }
 
 }  // namespace aidsync::testing

@@ -242,6 +242,9 @@ SessionRun RunSession(Replica& client, Replica& server, const SessionOptions& op
 // The Curve key (64 hex) of `replica`'s identity, as the transport's ZAP
 // handler tags a connection made with it: what SyncServer::Handle is given.
 std::string CurveKeyHex(const Replica& replica);
+// The Curve key (32 raw bytes / 64 hex) derived from an ed25519 key.
+std::string CurveRaw(const PublicKey& key);
+std::string CurveHex(const PublicKey& key);
 // The server's certificate as the client would find it: CertificateByKey,
 // else HubCertificate (nullopt when the client knows neither).
 std::optional<Certificate> ServerCertificateFor(Replica& client, Replica& server);

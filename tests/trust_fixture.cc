@@ -30,13 +30,6 @@ InviteToken TokenFor(const Replica& hub, const PublicKey& authority, const Invit
   return t;
 }
 
-std::string CurveRaw(const PublicKey& key) {
-  auto curve = DeriveCurvePublic(key);
-  REQUIRE_OK(curve);
-  return std::string(reinterpret_cast<const char*>(curve->data()), curve->size());
-}
-
-std::string CurveHex(const PublicKey& key) { return ToHex(CurveRaw(key)); }
 
 std::vector<std::string> QueryRows(Replica& r, const std::string& sql) {
   auto q = r.Query(sql);

@@ -44,11 +44,6 @@ std::function<Result<SigningKey>()> AuthorityOf(const Replica& hub);
 InviteToken TokenFor(const Replica& hub, const PublicKey& authority, const InviteSecret& secret,
                      int64_t expires_at_ms);
 
-// The Curve key derived from an identity key: raw bytes, and as 64 hex (how
-// the transport's ZAP handler tags a connection made with it).
-std::string CurveRaw(const PublicKey& key);
-std::string CurveHex(const PublicKey& key);
-
 // The rows `sql` returns as text, one line per row: each value (NULL for a
 // null) followed by '|'.
 std::vector<std::string> QueryRows(Replica& r, const std::string& sql);
