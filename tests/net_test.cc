@@ -71,12 +71,6 @@ std::string WriteConsultations(const proc::TempDir& tmp, int rows) {
   return path;
 }
 
-uint64_t Seed() {
-  const char* env = std::getenv("AIDSYNC_NET_SEED");
-  if (env != nullptr && *env != '\0') return std::strtoull(env, nullptr, 10);
-  return (static_cast<uint64_t>(std::random_device{}()) << 32) | std::random_device{}();
-}
-
 // ---------------------------------------------------------------------------
 
 TEST_CASE("net: a hub and three serving stations that wrote offline converge", "[net]") {
@@ -333,7 +327,7 @@ TEST_CASE("net: kill -9 of the hub in the middle of a large transfer, then the n
   auto hub = StartHub(c, port);
   // A rate-capped relay, so the transfer (about 6 MB) lasts seconds rather than
   // a few hundred ms and the kill lands inside it.
-  uint64_t seed = Seed();
+  uint64_t seed = aidsync::testing::TestSeed();
   Relay relay(port, RelayOptions{.seed = seed, .bytes_per_second = 2 << 20});
   pid_t sync = proc::StartBackground(
       {"--data", s.dir, "sync", "--peer", Endpoint(relay.port()), "--timeout", "3"}, c.tmp / "sync1.log");
@@ -402,8 +396,8 @@ TEST_CASE("net: a flaky link (cuts, delays) between a serving station and the hu
 
   int port = proc::FreePort();
   auto hub = StartHub(c, port);
-  uint64_t seed = Seed();
-  WARN("flaky relay seed " << seed << " (AIDSYNC_NET_SEED=" << seed << " repeats it)");
+  uint64_t seed = aidsync::testing::TestSeed();
+  INFO("flaky relay seed " << seed);
   // About 2 MB to send at 2 MiB/s a connection, while each of the first five
   // connections lives 50 to 800 ms: the cuts land inside sessions, between
   // and inside batches. Later connections are only delayed, so the daemon's

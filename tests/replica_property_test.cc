@@ -10,7 +10,8 @@
 // overwrite remote versions. Then every changeset is delivered to every
 // replica in a random order with duplicates and the replicas are compared.
 //
-// The seed is fixed; AIDSYNC_SEED=N overrides it to explore other histories.
+// Each run draws a new seed (tests/test_support.h, TestSeed); a failure prints
+// it, and AIDSYNC_SEED=N replays that history.
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdlib>
@@ -32,15 +33,6 @@ using testing::SeededRandom;
 constexpr const char* kTownship = "430123/05";
 constexpr int kRounds = 20;
 constexpr int kOpsPerRound = 50;
-
-uint64_t BaseSeed(bool* overridden) {
-  *overridden = false;
-  if (const char* env = std::getenv("AIDSYNC_SEED"); env && *env) {
-    *overridden = true;
-    return std::strtoull(env, nullptr, 10);
-  }
-  return 20240615;
-}
 
 template <typename T>
 void Shuffle(std::vector<T>& v, SeededRandom& rng) {
@@ -259,12 +251,10 @@ void RunRound(uint64_t seed, Stats& stats) {
 
 TEST_CASE("property: replicas holding the same changesets show the same rows and conflicts",
           "[replica][property]") {
-  bool overridden = false;
-  const uint64_t base = BaseSeed(&overridden);
-  if (overridden) WARN("AIDSYNC_SEED=" << base);
+  const uint64_t base = testing::TestSeed();
   Stats stats;
   for (int round = 0; round < kRounds; ++round) {
-    const uint64_t seed = base * 1000 + static_cast<uint64_t>(round);
+    const uint64_t seed = testing::DerivedSeed(static_cast<uint64_t>(round));
     INFO("AIDSYNC_SEED=" << base << " round " << round << " (cluster seed " << seed << ")");
     RunRound(seed, stats);
   }

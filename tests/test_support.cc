@@ -3,9 +3,11 @@
 #include <stdlib.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <system_error>
@@ -40,6 +42,28 @@ void SeededRandom::Fill(void* buf, size_t len) {
     out += n;
     len -= n;
   }
+}
+
+uint64_t TestSeed() {
+  static const uint64_t seed = [] {
+    if (const char* env = std::getenv("AIDSYNC_SEED"); env != nullptr && *env != '\0') {
+      char* end = nullptr;
+      errno = 0;
+      const unsigned long long parsed = std::strtoull(env, &end, 10);
+      if (errno != 0 || end == env || *end != '\0') {
+        throw std::runtime_error(std::string("AIDSYNC_SEED is not a decimal number: ") + env);
+      }
+      return static_cast<uint64_t>(parsed);
+    }
+    std::random_device device;
+    return (static_cast<uint64_t>(device()) << 32) | device();
+  }();
+  return seed;
+}
+
+uint64_t DerivedSeed(uint64_t purpose) {
+  SeededRandom mix(TestSeed() ^ (purpose * 0x9e3779b97f4a7c15ULL));
+  return mix.Next();
 }
 
 std::string ReadFile(const std::string& path) {

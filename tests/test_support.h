@@ -48,6 +48,16 @@ class SeededRandom final : public RandomSource {
   uint64_t state_;
 };
 
+// The seed of this test process: AIDSYNC_SEED=N when set (to replay a
+// failure), otherwise one drawn from the OS once per process. Every test that
+// draws random inputs derives them from it; the test main prints it when a test
+// case fails, with the command line that replays that case. Thread-safe.
+uint64_t TestSeed();
+
+// A seed for one purpose within a test (a round, a station), derived from
+// TestSeed() so that one AIDSYNC_SEED replays all of them.
+uint64_t DerivedSeed(uint64_t purpose);
+
 // Whole-file helpers; they throw std::runtime_error on failure.
 std::string ReadFile(const std::string& path);
 // Creates or truncates `path`.
