@@ -246,8 +246,10 @@ Status LocalTransaction::AddRowOp(const TableDef& table, const std::string& scop
     return Status::OK();
   }
   for (const auto& [column, value] : values) {
+    // A plain copy: clang 14 cannot capture a structured binding.
+    const auto index = column;
     auto existing = std::find_if(op.fields.begin(), op.fields.end(),
-                                 [&](const FieldWriteOp& f) { return f.column == column; });
+                                 [&](const FieldWriteOp& f) { return f.column == index; });
     if (existing != op.fields.end()) {
       existing->value = value;  // written twice in one transaction: the last value wins
       p->approx_bytes += EncodedFieldBytes(value, 0);

@@ -59,7 +59,7 @@ Result<QueryResult> Replica::Query(const std::string& sql) {
   sqlite3_stmt* raw = nullptr;
   const char* tail = nullptr;
   int rc = sqlite3_prepare_v2(ro->raw(), sql.c_str(), static_cast<int>(sql.size()), &raw, &tail);
-  if (rc != SQLITE_OK) return StatusFromSqlite(rc, "query", sqlite3_errmsg(ro->raw()));
+  if (rc != SQLITE_OK) return StatusFromSqlite(ro->raw(), rc, "query");
   Statement stmt(ro.get(), raw);
   if (raw == nullptr) return Status::InvalidArgument("query is empty");
   for (const char* p = tail; p && *p; ++p) {

@@ -1,6 +1,12 @@
 #include "sync/sqlite.h"
 
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 
 namespace aidsync {
@@ -54,7 +60,7 @@ Result<bool> Statement::Step() {
   if (rc == SQLITE_DONE) return false;
   const char* sql = sqlite3_sql(stmt_);
   std::string context = std::string("SQL ") + std::string(sql ? sql : "").substr(0, 60);
-  return StatusFromSqlite(rc, context, sqlite3_errmsg(sqlite3_db_handle(stmt_)));
+  return StatusFromSqlite(sqlite3_db_handle(stmt_), rc, context);
 }
 
 Status Statement::Run() {
@@ -95,6 +101,62 @@ Status StatusFromSqlite(int rc, const std::string& context, const char* sqlite_m
   }
 }
 
+namespace {
+
+// Why the database of `db` could not be written (SQLITE_IOERR,
+// SQLITE_READONLY) or opened (SQLITE_CANTOPEN), when the file system says:
+// SQLite does not keep the OS error of a failed COMMIT (sqlite3_system_errno
+// is 0 then), and "disk I/O error" alone does not tell the user what to fix.
+// "" when nothing is found.
+std::string DiagnoseDiskProblem(sqlite3* db) {
+  const char* file = sqlite3_db_filename(db, "main");
+  if (file == nullptr || *file == '\0') return "";
+  std::string dir(file);
+  const size_t slash = dir.find_last_of('/');
+  dir = slash == std::string::npos ? "." : slash == 0 ? "/" : dir.substr(0, slash);
+  struct statvfs fs {};
+  if (::statvfs(dir.c_str(), &fs) == 0) {
+    if ((fs.f_flag & ST_RDONLY) != 0) return "the file system of " + dir + " is read-only";
+    if (fs.f_bavail == 0) return "the disk holding " + dir + " is full";
+  }
+  // A file size limit on this process, which the database or its -wal reached
+  // (a write past it fails with EFBIG).
+  struct rlimit limit {};
+  if (::getrlimit(RLIMIT_FSIZE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return "";
+  for (const std::string& path : {std::string(file), std::string(file) + "-wal"}) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0 && static_cast<uint64_t>(st.st_size) + 65536 >= limit.rlim_cur)
+      return "this process may not write files larger than " + std::to_string(limit.rlim_cur) +
+             " bytes (ulimit -f)";
+  }
+  return "";
+}
+
+}  // namespace
+
+Status StatusFromSqlite(sqlite3* db, int rc, const std::string& context) {
+  if (db == nullptr) return StatusFromSqlite(rc, context, nullptr);
+  std::string msg = context + ": " + sqlite3_errmsg(db);
+  switch (rc & 0xff) {
+    case SQLITE_CANTOPEN: {
+      // A missing file is NotFound; one there that cannot be opened (the
+      // -shm of a WAL database on a read-only disk, ...) is a problem of the
+      // disk. SQLite keeps the OS error on some of these paths only.
+      const int err = sqlite3_system_errno(db);
+      if (err != 0 && err != ENOENT) return Status::IOError(msg + " (" + std::strerror(err) + ")");
+      const std::string cause = DiagnoseDiskProblem(db);
+      if (!cause.empty()) return Status::IOError(msg + ": " + cause);
+      return Status::NotFound(msg);
+    }
+    case SQLITE_READONLY:  // "attempt to write a readonly database": say why, if the file system knows
+    case SQLITE_IOERR: {
+      const std::string cause = DiagnoseDiskProblem(db);
+      return Status::IOError(cause.empty() ? msg : msg + ": " + cause);
+    }
+    default: return StatusFromSqlite(rc, context, sqlite3_errmsg(db));
+  }
+}
+
 Result<std::unique_ptr<Database>> Database::Open(const std::string& path, const Options& options) {
   int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
   flags |= options.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
@@ -102,7 +164,7 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& path, const 
   sqlite3* raw = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &raw, flags, options.vfs.empty() ? nullptr : options.vfs.c_str());
   if (rc != SQLITE_OK) {
-    Status st = StatusFromSqlite(rc, "cannot open database " + path, raw ? sqlite3_errmsg(raw) : nullptr);
+    Status st = StatusFromSqlite(raw, rc, "cannot open database " + path);
     sqlite3_close_v2(raw);
     return st;
   }
@@ -130,16 +192,15 @@ Status Database::Exec(const std::string& sql) {
   char* err = nullptr;
   int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err);
   if (rc == SQLITE_OK) return Status::OK();
-  Status st = StatusFromSqlite(rc, "SQL " + sql.substr(0, 60), err);
-  sqlite3_free(err);
-  return st;
+  sqlite3_free(err);  // the text of sqlite3_errmsg, which StatusFromSqlite reads
+  return StatusFromSqlite(db_, rc, "SQL " + sql.substr(0, 60));
 }
 
 Result<Statement> Database::Prepare(std::string_view sql) {
   sqlite3_stmt* stmt = nullptr;
   const char* tail = nullptr;
   int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, &tail);
-  if (rc != SQLITE_OK) return StatusFromSqlite(rc, "SQL", sqlite3_errmsg(db_));
+  if (rc != SQLITE_OK) return StatusFromSqlite(db_, rc, "SQL");
   if (stmt == nullptr) return Status::InvalidArgument("SQL: empty statement");
   return Statement(this, stmt);
 }
@@ -160,7 +221,7 @@ CachedStatement Database::Cached(const std::string& sql) {
 }
 
 Status Database::LastError(const std::string& context) const {
-  return StatusFromSqlite(sqlite3_extended_errcode(db_), context, sqlite3_errmsg(db_));
+  return StatusFromSqlite(db_, sqlite3_extended_errcode(db_), context);
 }
 
 Status Database::QuickCheck() {

@@ -126,6 +126,13 @@ class Database {
 // disk is full, SQLITE_BUSY/LOCKED is Busy, SQLITE_CORRUPT/NOTADB Corruption,
 // SQLITE_READONLY/CANTOPEN/IOERR IOError, constraint failures InvalidArgument.
 Status StatusFromSqlite(int rc, const std::string& context, const char* sqlite_message);
+// The same for the last error of connection `db`, naming the cause that
+// SQLite's own message ("disk I/O error", "unable to open database file")
+// leaves out: the OS error when SQLite kept it, else a read-only or full file
+// system under the database, or a file size limit (ulimit -f) on this process
+// that its files reached. SQLITE_CANTOPEN is NotFound only when no such cause
+// is found (a missing file), IOError otherwise.
+Status StatusFromSqlite(sqlite3* db, int rc, const std::string& context);
 
 // BEGIN IMMEDIATE ... COMMIT; rolls back on destruction unless committed.
 // IMMEDIATE takes the write lock up front, so counters read inside the

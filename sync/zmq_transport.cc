@@ -35,7 +35,7 @@ void SetKey(zmq::socket_t& socket, int option, const std::array<uint8_t, 32>& ke
 // daemon backs off instead of waiting out a long reply timeout.
 class DisconnectWatch {
  public:
-  enum class Event { kNone, kConnected, kDisconnected, kRefused, kNotAuthenticated };
+  enum class Event { kNone, kConnected, kDisconnected, kRefused, kNotAuthenticated, kHandshakeCut };
 
   DisconnectWatch(zmq::context_t& context, zmq::socket_t& socket) : socket_(socket), pair_(context, zmq::socket_type::pair) {
     static std::atomic<uint64_t> counter{0};
@@ -63,8 +63,12 @@ class DisconnectWatch {
     // The server's ZAP handler said no (this key is revoked).
     if (id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) return Event::kRefused;
     // The Curve handshake failed: the server does not hold the key we expected.
-    if (id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL || id == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
-      return Event::kNotAuthenticated;
+    if (id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) return Event::kNotAuthenticated;
+    // The connection closed mid-handshake. A server holding another key does
+    // that (it cannot open our HELLO and hangs up), but so does a server that
+    // was restarted or killed just then (tests/crash_soak_test.cc sees it
+    // often), so the message names both.
+    if (id == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) return Event::kHandshakeCut;
     return Event::kNone;
   }
   ~DisconnectWatch() { (void)zmq_socket_monitor(socket_.handle(), nullptr, 0); }
@@ -146,6 +150,12 @@ Status RunClientSession(zmq::context_t& context, const std::string& endpoint, co
           if (event == DisconnectWatch::Event::kNotAuthenticated) {
             std::string error = "the node at " + endpoint + " does not hold the key this node expects there "
                                 "(wrong address, or someone else is listening)";
+            client.RecordFailure(error);
+            return Status::Unauthorized(error);
+          }
+          if (event == DisconnectWatch::Event::kHandshakeCut) {
+            std::string error = "the connection to " + endpoint + " closed during the encrypted handshake: the node "
+                                "there restarted, or it does not hold the key this node expects (wrong address?)";
             client.RecordFailure(error);
             return Status::Unauthorized(error);
           }

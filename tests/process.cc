@@ -5,7 +5,10 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sched.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -94,6 +97,76 @@ struct SpawnAttr {
   ~SpawnAttr() { posix_spawnattr_destroy(&attr); }
 };
 
+// Exit status of a confined child whose confinement could not be set up.
+constexpr int kConfineFailed = 125;
+
+// In a forked child: writes "process.cc: <what>: <errno text>" to stderr and
+// exits. Only async-signal-safe calls, as after fork in a threaded process.
+[[noreturn]] void ChildFail(const char* what, const char* path) {
+  const int err = errno;
+  auto put = [](const char* s) {
+    if (::write(STDERR_FILENO, s, std::strlen(s)) < 0) {
+    }
+  };
+  put("process.cc: ");
+  put(what);
+  if (path != nullptr) {
+    put(" ");
+    put(path);
+  }
+  put(": ");
+  put(std::strerror(err));
+  put("\n");
+  ::_exit(kConfineFailed);
+}
+
+// Starts a child with the limits of Options::file_size_limit and
+// read_only_paths, which posix_spawn cannot set: fork, set up, execve.
+pid_t SpawnConfined(std::vector<char*>& argv, int stdin_fd, int out_fd, int err_fd, const Options& options) {
+  // Everything the child needs is made before fork: it may not allocate.
+  std::vector<const char*> ro;
+  for (const auto& p : options.read_only_paths) ro.push_back(p.c_str());
+  const char* cwd = options.cwd.empty() ? nullptr : options.cwd.c_str();
+  pid_t pid = ::fork();
+  if (pid < 0) Fail("fork");
+  if (pid > 0) return pid;
+  // The child.
+  if (options.close_stdin) {
+    ::close(STDIN_FILENO);
+  } else if (stdin_fd >= 0) {
+    if (::dup2(stdin_fd, STDIN_FILENO) < 0) ChildFail("dup2 stdin", nullptr);
+  } else {
+    int null_fd = ::open("/dev/null", O_RDONLY);
+    if (null_fd < 0 || ::dup2(null_fd, STDIN_FILENO) < 0) ChildFail("open /dev/null", nullptr);
+    if (null_fd != STDIN_FILENO) ::close(null_fd);
+  }
+  if (::dup2(out_fd, STDOUT_FILENO) < 0 || ::dup2(err_fd, STDERR_FILENO) < 0) ChildFail("dup2", nullptr);
+  if (cwd != nullptr && ::chdir(cwd) != 0) ChildFail("chdir", cwd);
+  if (options.new_process_group && ::setpgid(0, 0) != 0) ChildFail("setpgid", nullptr);
+  if (!ro.empty()) {
+    if (::unshare(CLONE_NEWNS) != 0) ChildFail("unshare(CLONE_NEWNS)", nullptr);
+    // Private first, so that the read-only mounts below stay in this namespace.
+    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) ChildFail("make / private", nullptr);
+    for (const char* path : ro) {
+      if (::mount(path, path, nullptr, MS_BIND | MS_REC, nullptr) != 0) ChildFail("bind-mount", path);
+      if (::mount(nullptr, path, nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) != 0)
+        ChildFail("remount read-only", path);
+    }
+  }
+  if (options.file_size_limit) {
+    struct sigaction ignore {};
+    ignore.sa_handler = SIG_IGN;
+    if (::sigaction(SIGXFSZ, &ignore, nullptr) != 0) ChildFail("ignore SIGXFSZ", nullptr);
+    struct rlimit limit {};
+    if (::getrlimit(RLIMIT_FSIZE, &limit) != 0) ChildFail("getrlimit", nullptr);
+    limit.rlim_cur = static_cast<rlim_t>(*options.file_size_limit);
+    if (limit.rlim_max != RLIM_INFINITY && limit.rlim_cur > limit.rlim_max) limit.rlim_cur = limit.rlim_max;
+    if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) ChildFail("setrlimit(RLIMIT_FSIZE)", nullptr);
+  }
+  ::execve(argv[0], argv.data(), environ);
+  ChildFail("cannot start", argv[0]);
+}
+
 std::string Quote(const std::string& arg) {
   if (!arg.empty() && arg.find_first_of(" \t\n'\"\\$`;&|<>()*?[]#~") == std::string::npos) return arg;
   std::string out = "'";
@@ -166,6 +239,15 @@ Process Process::Start(std::vector<std::string> argv, const Options& options) {
     if (::lseek(in.fd, 0, SEEK_SET) != 0) Fail("lseek");
   }
 
+  std::vector<char*> cargv;
+  for (auto& a : p.argv_) cargv.push_back(a.data());
+  cargv.push_back(nullptr);
+  if (options.file_size_limit || !options.read_only_paths.empty()) {
+    p.pid_ = SpawnConfined(cargv, in.fd, p.out_fd_, p.err_fd_, options);
+    p.group_leader_ = options.new_process_group;
+    return p;
+  }
+
   FileActions fa;
   if (options.close_stdin) {
     fa.Check(posix_spawn_file_actions_addclose(&fa.actions, STDIN_FILENO), "addclose");
@@ -188,9 +270,6 @@ Process Process::Start(std::vector<std::string> argv, const Options& options) {
     if (int e = posix_spawnattr_setpgroup(&attr.attr, 0); e != 0) Fail("setpgroup", e);
   }
 
-  std::vector<char*> cargv;
-  for (auto& a : p.argv_) cargv.push_back(a.data());
-  cargv.push_back(nullptr);
   pid_t pid = -1;
   if (int e = ::posix_spawn(&pid, cargv[0], &fa.actions, &attr.attr, cargv.data(), environ); e != 0)
     Fail("cannot start " + p.argv_[0], e);
@@ -277,6 +356,12 @@ Result Process::Finish(int status) {
   r.err = ReadAll(err_fd_);
   Close();
   return r;
+}
+
+bool ReadOnlyMountsWork() {
+  Options options;
+  options.read_only_paths = {"/tmp"};
+  return Run({"/bin/true"}, options).ok();
 }
 
 Result Run(std::vector<std::string> argv, const Options& options) {

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -45,6 +46,14 @@ struct Options {
   // pid), so that it and every process it starts can be signalled at once
   // (Process::SignalGroup): a browser starts helper processes of its own.
   bool new_process_group = false;
+  // RLIMIT_FSIZE of the child, in bytes, with SIGXFSZ ignored: a write that
+  // would take a file past it fails with EFBIG, as on a disk that is full.
+  std::optional<uint64_t> file_size_limit;
+  // Paths the child sees read-only: it runs in a mount namespace of its own
+  // in which each is bind-mounted read-only, so not even root can write there
+  // (EROFS), while the rest of the system sees them unchanged. Needs root
+  // (CAP_SYS_ADMIN); see ReadOnlyMountsWork().
+  std::vector<std::string> read_only_paths;
 };
 
 // A started child process. Its stdout and stderr go to anonymous in-memory
@@ -89,6 +98,10 @@ class Process {
   int err_fd_ = -1;
   std::vector<std::string> argv_;
 };
+
+// Whether Options::read_only_paths can be honoured here (a child may make a
+// mount namespace of its own). Runs /bin/true once to find out.
+bool ReadOnlyMountsWork();
 
 // Runs a program to completion.
 Result Run(std::vector<std::string> argv, const Options& options = {});
