@@ -1,6 +1,7 @@
 #include "node/status_page.h"
 
 #include <arpa/inet.h>
+#include <malloc.h>
 #include <sys/socket.h>
 #include <httplib.h>
 
@@ -26,6 +27,10 @@ struct StatusPage::Shared {
   bool done = false;  // the server thread has returned
   std::mutex log_mu;
   std::string last_error;  // logged once until it changes
+  // One status document is built at a time: each takes tens of MiB while
+  // it is built (ReleaseFreedMemory), so the hub's peak memory does not
+  // grow with the number of admins' browsers asking at once.
+  std::mutex build_mu;
 
   void Log(const std::string& line) {
     if (options.log) options.log(line);
@@ -106,6 +111,7 @@ void SetText(httplib::Response& res, int status, const std::string& text) {
 }
 
 void ServeApiStatus(StatusPage::Shared& s, const httplib::Request& req, httplib::Response& res) {
+  std::lock_guard<std::mutex> one_at_a_time(s.build_mu);
   auto build = [&]() -> Result<nlohmann::json> {
     ASSIGN_OR_RETURN(auto replica,
                      Replica::Open(s.options.data_dir, s.options.env, {.quick_check = false, .read_only = true}));
@@ -132,6 +138,24 @@ void ServeApiStatus(StatusPage::Shared& s, const httplib::Request& req, httplib:
   }
   res.set_content(doc->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
                   "application/json; charset=utf-8");
+}
+
+// The status document of a county is large while it is built (50 stations
+// with a week of history: about 40 MiB of JSON values for a 5 MB answer), and
+// glibc keeps what a thread frees in that thread's arena (up to 8 per core):
+// each worker would keep its own peak for good, and the hub's memory would
+// grow to kWorkers times it (tests/load_test.cc measured 350 MiB). So the
+// process uses at most two arenas, and each request gives its heap back.
+void LimitHeapArenas() {
+#ifdef __GLIBC__
+  mallopt(M_ARENA_MAX, 2);
+#endif
+}
+
+void ReleaseFreedMemory() {
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
 }
 
 void Configure(StatusPage::Shared& s) {
@@ -192,7 +216,10 @@ void Configure(StatusPage::Shared& s) {
   server.Get("/style.css", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(kStatusPageCss, "text/css; charset=utf-8");
   });
-  server.Get("/api/status", [sp](const httplib::Request& req, httplib::Response& res) { ServeApiStatus(*sp, req, res); });
+  server.Get("/api/status", [sp](const httplib::Request& req, httplib::Response& res) {
+    ServeApiStatus(*sp, req, res);
+    ReleaseFreedMemory();
+  });
 }
 
 }  // namespace
@@ -260,6 +287,7 @@ std::string StatusPage::url() const {
 
 void StatusPage::Start() {
   if (thread_.joinable()) return;
+  LimitHeapArenas();  // before the workers start
   thread_ = std::thread([shared = shared_] {
     shared->server.listen_after_bind();
     std::lock_guard<std::mutex> lock(shared->mu);
