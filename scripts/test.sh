@@ -1,12 +1,24 @@
 #!/usr/bin/env bash
 # The README's second command: install what is missing, build, run every test.
+#
+#   1. the gcc build (build/): the whole suite, with the fuzz corpora replayed
+#      and the short crash soak, power-loss, fault and load runs;
+#   2. clang + AddressSanitizer + UndefinedBehaviorSanitizer (build-asan): the
+#      whole suite again;
+#   3. clang + ThreadSanitizer (build-tsan): the daemon and protocol tests;
+#   4. each libFuzzer target for a bounded time (scripts/fuzz.sh).
+# docs/RELIABILITY.md says what each proves and how to make the runs longer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # What only the tests need, not the demo: headless Chromium for the status
 # page's browser test (tests/browser_test.cc), and the CJK font its style
-# sheet names, so that the screenshot it keeps shows the page's Chinese.
-test_packages=(chromium fonts-noto-cjk)
+# sheet names, so that the screenshot it keeps shows the page's Chinese;
+# clang with its sanitizer and libFuzzer runtimes, and llvm-symbolizer so that
+# a sanitizer report names source lines.
+test_packages=(chromium fonts-noto-cjk clang libclang-rt-14-dev llvm-14)
 scripts/install-deps.sh "${test_packages[@]}"
 scripts/build.sh
-cd build
-ctest -j2 --output-on-failure --timeout 600
+(cd build && ctest -j2 --output-on-failure --timeout 600)
+scripts/sanitize.sh asan
+scripts/sanitize.sh tsan
+AIDSYNC_FUZZ_BUILD=build-asan scripts/fuzz.sh
