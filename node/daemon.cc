@@ -1,5 +1,6 @@
 #include "node/daemon.h"
 
+#include <malloc.h>
 #include <sys/resource.h>
 
 #include <cerrno>
@@ -162,6 +163,16 @@ Result<int64_t> LogWatermark(Database& db) {
   return row ? stmt->ColumnInt(0) : 0;
 }
 
+// At most two malloc arenas for the whole daemon, set before any thread
+// (libzmq's, the status page's workers) starts: glibc otherwise gives each
+// thread an arena of its own (up to 8 per core) and keeps in it the peak of
+// whatever that thread built, such as a 5 MB /api/status (node/status_page.cc).
+void LimitHeapArenas() {
+#ifdef __GLIBC__
+  mallopt(M_ARENA_MAX, 2);
+#endif
+}
+
 }  // namespace
 
 Result<Certificate> ResolvePeer(Replica& replica, const PeerSpec& peer) {
@@ -196,6 +207,7 @@ Result<PeerSpec> ParsePeerSpec(const std::string& text) {
 }
 
 Status RunDaemon(const DaemonConfig& config, std::atomic<bool>& stop) {
+  LimitHeapArenas();
   RaiseOpenFileLimit();
   // Open once up front so a missing or corrupt node fails the command at once.
   ASSIGN_OR_RETURN(auto replica, Replica::Open(config.data_dir, config.env, {.quick_check = true, .read_only = false}));

@@ -3,6 +3,7 @@
 //
 // Exit codes: 0 success; 1 the command failed (one line on stderr says why);
 // 2 the command line itself is wrong.
+#include <csignal>
 #include <iostream>
 #include <string>
 
@@ -39,6 +40,10 @@ std::string UnknownCommand(const CLI::App& app, int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Past a file size limit (ulimit -f) a write must fail with EFBIG, which
+  // SQLite turns into a failed transaction and a clear error, rather than
+  // SIGXFSZ killing the process (tests/io_fault_test.cc).
+  std::signal(SIGXFSZ, SIG_IGN);
   aidsync::cli::Context ctx;
   CLI::App app{"aidsync: offline-first sync of legal-aid records between a county hub and its stations",
                "aidsync"};

@@ -142,16 +142,10 @@ void ServeApiStatus(StatusPage::Shared& s, const httplib::Request& req, httplib:
 
 // The status document of a county is large while it is built (50 stations
 // with a week of history: about 40 MiB of JSON values for a 5 MB answer), and
-// glibc keeps what a thread frees in that thread's arena (up to 8 per core):
-// each worker would keep its own peak for good, and the hub's memory would
-// grow to kWorkers times it (tests/load_test.cc measured 350 MiB). So the
-// process uses at most two arenas, and each request gives its heap back.
-void LimitHeapArenas() {
-#ifdef __GLIBC__
-  mallopt(M_ARENA_MAX, 2);
-#endif
-}
-
+// glibc keeps what a thread frees in that thread's arena: each worker would
+// keep its own peak for good (tests/load_test.cc measured 350 MiB). RunDaemon
+// limits the process to two arenas before any thread starts; each request
+// gives its heap back here.
 void ReleaseFreedMemory() {
 #ifdef __GLIBC__
   malloc_trim(0);
@@ -287,7 +281,6 @@ std::string StatusPage::url() const {
 
 void StatusPage::Start() {
   if (thread_.joinable()) return;
-  LimitHeapArenas();  // before the workers start
   thread_ = std::thread([shared = shared_] {
     shared->server.listen_after_bind();
     std::lock_guard<std::mutex> lock(shared->mu);

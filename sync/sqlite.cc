@@ -120,12 +120,15 @@ std::string DiagnoseDiskProblem(sqlite3* db) {
     if (fs.f_bavail == 0) return "the disk holding " + dir + " is full";
   }
   // A file size limit on this process, which the database or its -wal reached
-  // (a write past it fails with EFBIG).
+  // (a write past it fails with EFBIG; main() ignores SIGXFSZ so that it does
+  // not kill the process first). The write that failed was at most one WAL
+  // frame, so a file that close to the limit is the one that hit it.
+  constexpr uint64_t kLargestWrite = 2 * (4096 + 24);  // two WAL frames of our 4096-byte pages
   struct rlimit limit {};
   if (::getrlimit(RLIMIT_FSIZE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return "";
   for (const std::string& path : {std::string(file), std::string(file) + "-wal"}) {
     struct stat st {};
-    if (::stat(path.c_str(), &st) == 0 && static_cast<uint64_t>(st.st_size) + 65536 >= limit.rlim_cur)
+    if (::stat(path.c_str(), &st) == 0 && static_cast<uint64_t>(st.st_size) + kLargestWrite >= limit.rlim_cur)
       return "this process may not write files larger than " + std::to_string(limit.rlim_cur) +
              " bytes (ulimit -f)";
   }

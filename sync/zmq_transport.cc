@@ -157,7 +157,7 @@ Status RunClientSession(zmq::context_t& context, const std::string& endpoint, co
             std::string error = "the connection to " + endpoint + " closed during the encrypted handshake: the node "
                                 "there restarted, or it does not hold the key this node expects (wrong address?)";
             client.RecordFailure(error);
-            return Status::Unauthorized(error);
+            return Status::Unavailable(error);
           }
           if (event == DisconnectWatch::Event::kDisconnected) {
             std::string error = "the connection to " + endpoint + " was lost (a session resumes where it stopped)";

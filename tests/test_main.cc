@@ -5,7 +5,9 @@
 // together with the command line that runs that case again with that seed.
 #define CATCH_CONFIG_MAIN
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <iostream>
+#include <system_error>
 
 #include "tests/test_support.h"
 
@@ -16,9 +18,10 @@ struct SeedReporter : Catch::TestEventListenerBase {
 
   void testCaseStarting(Catch::TestCaseInfo const& info) override {
     TestEventListenerBase::testCaseStarting(info);
-    // Fix the seed before the test runs, so a test that reads it late (or a
-    // helper thread) sees the same one this listener prints.
-    (void)aidsync::testing::TestSeed();
+    // Printed before the test runs too: a sanitizer that stops the process
+    // on an error exits without testCaseEnded. (ctest shows a test's output
+    // only when it fails.)
+    std::cerr << "seed: " << aidsync::testing::TestSeed() << std::endl;
   }
 
   void testCaseEnded(Catch::TestCaseStats const& stats) override {
@@ -32,7 +35,10 @@ struct SeedReporter : Catch::TestEventListenerBase {
 
   void testRunStarting(Catch::TestRunInfo const& info) override {
     TestEventListenerBase::testRunStarting(info);
-    executable_ = info.name;
+    // The full path, so that the replay line can be pasted anywhere.
+    std::error_code ec;
+    executable_ = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+    if (ec) executable_ = info.name;
   }
 
   std::string executable_;
