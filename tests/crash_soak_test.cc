@@ -72,13 +72,6 @@ using nlohmann::json;
 
 const char* const kIntegrityOk = R"([{"integrity_check":"ok"}])";
 
-int EnvInt(const char* name, int fallback) {
-  const char* v = std::getenv(name);
-  if (v == nullptr || *v == '\0') return fallback;
-  int n = std::atoi(v);
-  return n > 0 ? n : fallback;
-}
-
 enum Op { kPut = 0, kImport = 1, kSync = 2 };
 const char* const kOpNames[] = {"put", "import", "sync"};
 
@@ -510,8 +503,8 @@ void Soak::Converge() {
 
 TEST_CASE("crash soak: SIGKILL of station and hub during put, import and sync loses no acknowledged write",
           "[soak][net]") {
-  const int iterations = EnvInt("AIDSYNC_SOAK_ITERATIONS", 20);
-  const int every = EnvInt("AIDSYNC_SOAK_CONVERGE_EVERY", 5);
+  const int iterations = static_cast<int>(aidsync::testing::EnvCount("AIDSYNC_SOAK_ITERATIONS", 20, 1, 1000000));
+  const int every = static_cast<int>(aidsync::testing::EnvCount("AIDSYNC_SOAK_CONVERGE_EVERY", 5, 1, 1000000));
   const uint64_t seed = aidsync::testing::TestSeed();
   INFO("seed " << seed << ", " << iterations << " iterations, converging every " << every);
   std::string dir;

@@ -233,12 +233,4 @@ void RequireWritesAndConverges(Replica& station, Replica& hub, int round) {
   REQUIRE(Dump(station) == Dump(hub));
 }
 
-int64_t EnvCount(const char* name, int64_t fallback) {
-  const char* text = std::getenv(name);
-  if (text == nullptr || *text == '\0') return fallback;
-  char* end = nullptr;
-  long long n = std::strtoll(text, &end, 10);
-  return end != text && *end == '\0' && n > 0 ? n : fallback;
-}
-
 }  // namespace aidsync::testing

@@ -95,7 +95,5 @@ int RequireAcknowledged(Replica& r, const std::vector<WorkloadStep>& steps, bool
 // `hub` completes and leaves both with the same records.
 void RequireWritesAndConverges(Replica& station, Replica& hub, int round);
 
-// An environment variable as a positive count, or `fallback`.
-int64_t EnvCount(const char* name, int64_t fallback);
 
 }  // namespace aidsync::testing

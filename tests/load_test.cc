@@ -70,13 +70,6 @@ using nlohmann::json;
 
 // ---- Sizes and bounds ------------------------------------------------------------
 
-int EnvInt(const char* name, int fallback, int min, int max) {
-  const char* text = std::getenv(name);
-  if (text == nullptr || *text == '\0') return fallback;
-  int value = std::atoi(text);
-  return std::clamp(value, min, max);
-}
-
 #ifdef AIDSYNC_SANITIZED
 // Sanitizers run every process several times slower, and their shadow
 // memory and quarantine (ASan holds up to 256 MiB of freed memory) make up
@@ -479,9 +472,9 @@ void FillSessionHistory(const std::string& hub, const std::vector<std::string>& 
 
 TEST_CASE("load: a hub and 50 stations write and sync at once, the page keeps answering, all converge",
           "[load][net]") {
-  const int seconds = EnvInt("AIDSYNC_LOAD_SECONDS", 15, 1, 24 * 3600);
-  const int station_count = EnvInt("AIDSYNC_LOAD_STATIONS", 50, 1, 1000);
-  const int writer_lanes = EnvInt("AIDSYNC_LOAD_WRITERS", 3, 1, 64);
+  const int seconds = static_cast<int>(aidsync::testing::EnvCount("AIDSYNC_LOAD_SECONDS", 15, 1, 24 * 3600));
+  const int station_count = static_cast<int>(aidsync::testing::EnvCount("AIDSYNC_LOAD_STATIONS", 50, 1, 1000));
+  const int writer_lanes = static_cast<int>(aidsync::testing::EnvCount("AIDSYNC_LOAD_WRITERS", 3, 1, 64));
   INFO("seed " << aidsync::testing::TestSeed() << ", " << station_count << " stations, " << seconds << " s, "
                << writer_lanes << " writer lanes");
 

@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -64,6 +65,18 @@ uint64_t TestSeed() {
 uint64_t DerivedSeed(uint64_t purpose) {
   SeededRandom mix(TestSeed() ^ (purpose * 0x9e3779b97f4a7c15ULL));
   return mix.Next();
+}
+
+int64_t EnvCount(const char* name, int64_t fallback, int64_t min, int64_t max) {
+  const char* text = std::getenv(name);
+  if (text == nullptr || *text == '\0') return fallback;
+  char* end = nullptr;
+  errno = 0;
+  const long long n = std::strtoll(text, &end, 10);
+  if (errno != 0 || end == text || *end != '\0') {
+    throw std::runtime_error(std::string(name) + " is not a whole number: " + text);
+  }
+  return std::clamp<int64_t>(n, min, max);
 }
 
 std::string ReadFile(const std::string& path) {

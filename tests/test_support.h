@@ -58,6 +58,12 @@ uint64_t TestSeed();
 // TestSeed() so that one AIDSYNC_SEED replays all of them.
 uint64_t DerivedSeed(uint64_t purpose);
 
+// The size of a heavy test from the environment variable `name` (the CI
+// default is `fallback`; a long run sets it), clamped to [min, max]. An unset
+// or empty variable gives `fallback`; one that is not a whole number throws
+// std::runtime_error rather than silently running the default size.
+int64_t EnvCount(const char* name, int64_t fallback, int64_t min = 1, int64_t max = INT64_MAX);
+
 // Whole-file helpers; they throw std::runtime_error on failure.
 std::string ReadFile(const std::string& path);
 // Creates or truncates `path`.
