@@ -38,6 +38,8 @@ nlohmann::json ParseJson(const std::string& text);
 std::string Dump(const nlohmann::json& doc);
 
 std::string Query(const std::string& data, const std::string& sql);
+// What Query(data, "PRAGMA integrity_check") prints for a sound database.
+inline constexpr const char* kIntegrityOk = R"([{"integrity_check":"ok"}])";
 int64_t Count(const std::string& data, const std::string& table);
 std::string ListJson(const std::string& data, const std::string& table);
 std::string ListAll(const std::string& data);

@@ -70,8 +70,6 @@ using namespace aidsync::nettest;
 using aidsync::testing::SeededRandom;
 using nlohmann::json;
 
-const char* const kIntegrityOk = R"([{"integrity_check":"ok"}])";
-
 enum Op { kPut = 0, kImport = 1, kSync = 2 };
 const char* const kOpNames[] = {"put", "import", "sync"};
 

@@ -550,7 +550,7 @@ TEST_CASE("load: a hub and 50 stations write and sync at once, the page keeps an
   auto hub_exit = hub.Stop(SIGTERM, 20s);
   REQUIRE(hub_exit);
   CHECK(hub_exit->exit_code == 0);
-  CHECK(Query(c.hub, "PRAGMA integrity_check") == R"([{"integrity_check":"ok"}])");
+  CHECK(Query(c.hub, "PRAGMA integrity_check") == kIntegrityOk);
   const int hub_sessions = CountLines(hub.Log(), {" session ", ", ok"});
 
   WARN("load: " << station_count << " stations (enrolled by invite and join in " << enrol_ms << " ms), " << seconds

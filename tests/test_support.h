@@ -50,8 +50,9 @@ class SeededRandom final : public RandomSource {
 
 // The seed of this test process: AIDSYNC_SEED=N when set (to replay a
 // failure), otherwise one drawn from the OS once per process. Every test that
-// draws random inputs derives them from it; the test main prints it when a test
-// case fails, with the command line that replays that case. Thread-safe.
+// draws random inputs derives them from it; the test main prints it when each
+// test case starts, and again when one fails, with the command line that
+// replays that case. Thread-safe.
 uint64_t TestSeed();
 
 // A seed for one purpose within a test (a round, a station), derived from
