@@ -1,0 +1,35 @@
+#include "bench/report.h"
+
+#include <cmath>
+#include <iostream>
+
+namespace aidsync::bench {
+
+json Target(const std::string& name, double value, const std::string& op, double limit) {
+  bool met = op == "<=" ? value <= limit : op == ">=" ? value >= limit : value < limit;
+  return json{{"name", name}, {"value", Round(value)}, {"op", op}, {"limit", Round(limit)}, {"met", met}};
+}
+
+void Report::Emit(json line) {
+  if (line.contains("targets")) {
+    for (const auto& t : line["targets"]) {
+      ++targets_;
+      if (!t["met"].get<bool>()) missed_.push_back(line["scenario"].get<std::string>() + ": " + t["name"].get<std::string>());
+    }
+  }
+  std::cout << line.dump() << std::endl;
+}
+
+json Report::Summary() const {
+  return json{{"scenario", "summary"},
+              {"targets_total", targets_},
+              {"met", targets_ - static_cast<int>(missed_.size())},
+              {"missed", missed_}};
+}
+
+double Round(double value, int digits) {
+  const double scale = std::pow(10.0, digits);
+  return std::round(value * scale) / scale;
+}
+
+}  // namespace aidsync::bench

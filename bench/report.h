@@ -1,0 +1,38 @@
+// The benchmark's output: one JSON object per line per scenario (figures,
+// the plain-SQLite reference of the same run, the ratio, and each target
+// with whether it was met), then one summary line. JSON lines so that a
+// script, CI or a spreadsheet can read them without parsing prose.
+//
+// Not thread-safe: scenarios run one after another.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace aidsync::bench {
+
+using nlohmann::json;
+
+// A target of the issue: `value` compared with `limit` by `op` ("<=", ">=", "<").
+json Target(const std::string& name, double value, const std::string& op, double limit);
+
+class Report {
+ public:
+  // Prints `line` on stdout at once (flushed, so a long run shows progress)
+  // and counts its targets for the summary.
+  void Emit(json line);
+  // The summary line: how many targets were met, and the names of those missed.
+  json Summary() const;
+  bool all_met() const { return missed_.empty(); }
+
+ private:
+  int targets_ = 0;
+  std::vector<std::string> missed_;
+};
+
+// seconds rounded for display (milliseconds resolution under 10 s).
+double Round(double value, int digits = 3);
+
+}  // namespace aidsync::bench
