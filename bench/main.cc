@@ -37,6 +37,7 @@ struct Options {
 void ApplySmokeSizes(Options& o) {
   o.local.single_records = 50;
   o.local.batched_records = 2000;
+  o.local.repeats = 1;
   o.sync.records = 2000;
   o.sync.repeats = 2;
   o.sync.throttled_records = 100;
@@ -62,7 +63,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(int64_t{1}, int64_t{1000000}));
   app.add_option("--throttled-records", o.sync.throttled_records, "records sent over the throttled link")
       ->check(CLI::Range(int64_t{1}, int64_t{1000000}));
-  app.add_option("--repeats", o.sync.repeats, "new-records syncs per replica size")->check(CLI::Range(1, 100));
+  app.add_option("--repeats", o.sync.repeats, "new-records syncs per replica size (the median counts)")
+      ->check(CLI::Range(1, 100));
+  app.add_option("--local-repeats", o.local.repeats, "runs of each in-process measurement (the fastest counts)")
+      ->check(CLI::Range(1, 20));
   app.add_option("--dir", o.dir, "work in this new directory and keep it (default: a temporary one, removed)");
   CLI11_PARSE(app, argc, argv);
   if (o.smoke) ApplySmokeSizes(o);

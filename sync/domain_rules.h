@@ -23,7 +23,8 @@ struct RuleViolation {
 };
 
 // Checks every rule of each touched row's table against that row as it now
-// stands in `db` (deleted rows break no rule). Each (row, rule) reported once.
+// stands in `db` (deleted rows break no rule). Each (row, rule) reported once,
+// in (table, id) order.
 Result<std::vector<RuleViolation>> CheckRules(Database& db, const SchemaDef& schema,
                                               const std::vector<TouchedRow>& rows);
 

@@ -87,7 +87,11 @@ Result<std::string> LocalTransaction::PutValues(const std::string& table, std::o
     row_id = NewRowId(*replica_.env_.clock, *replica_.env_.random);
   }
 
-  ASSIGN_OR_RETURN(std::optional<StoredRow> stored, LoadRowMeta(*replica_.db_, table, row_id));
+  // A fresh UUIDv7 names no stored row (74 random bits): no lookup.
+  std::optional<StoredRow> stored;
+  if (id) {
+    ASSIGN_OR_RETURN(stored, LoadRowMeta(*replica_.db_, table, row_id));
+  }
   bool is_new = !stored && pending_rows_.count({table, row_id}) == 0;
   std::string row_scope;
   if (auto it = pending_rows_.find({table, row_id}); it != pending_rows_.end()) {
@@ -120,7 +124,7 @@ Result<std::string> LocalTransaction::PutValues(const std::string& table, std::o
     ASSIGN_OR_RETURN(std::string notice, NextNoticeNumber(assigned_at));
     typed.emplace_back(static_cast<uint32_t>(def->ColumnIndex("notice_number")), Value::Text(notice));
   }
-  RETURN_IF_ERROR(AddRowOp(*def, row_scope, row_id, false, typed));
+  RETURN_IF_ERROR(AddRowOp(*def, row_scope, row_id, false, typed, std::move(stored)));
   return row_id;
 }
 
@@ -137,7 +141,8 @@ Status LocalTransaction::Delete(const std::string& table, const std::string& id)
   if (!stored || stored->meta.deleted)
     return Status::NotFound("no row " + table + "/" + id);
   RETURN_IF_ERROR(CheckMayWrite(*def, stored->scope));
-  return AddRowOp(*def, stored->scope, id, true, {});
+  const std::string scope = stored->scope;
+  return AddRowOp(*def, scope, id, true, {}, std::move(stored));
 }
 
 Status LocalTransaction::CheckMayWrite(const TableDef& table, const std::string& scope) const {
@@ -158,7 +163,8 @@ Status LocalTransaction::Resolve(const std::string& table, const std::string& id
   if (!stored) return Status::NotFound("no row " + table + "/" + id);
   if (stored->meta.deleted) {
     RETURN_IF_ERROR(CheckMayWrite(*def, stored->scope));
-    return AddRowOp(*def, stored->scope, id, true, {});
+    const std::string scope = stored->scope;
+    return AddRowOp(*def, scope, id, true, {}, std::move(stored));
   }
   return Put(table, id, std::nullopt, {{column, text_value}}).status();
 }
@@ -183,16 +189,20 @@ Result<Digest> LocalTransaction::LogHash(int64_t log_id) {
 }
 
 Status LocalTransaction::AddRowOp(const TableDef& table, const std::string& scope, const std::string& id,
-                                  bool deleted, const std::vector<std::pair<uint32_t, Value>>& values) {
+                                  bool deleted, const std::vector<std::pair<uint32_t, Value>>& values,
+                                  std::optional<StoredRow> stored) {
   ASSIGN_OR_RETURN(Pending * p, PendingFor(scope, table.cls));
   // Seal first if this row could push the changeset past its target size;
   // PutValues bounds a row at half the target, so every row fits a fresh one.
   size_t row_bytes = EncodedRowBytes(id);
   for (const auto& [column, value] : values) row_bytes += EncodedFieldBytes(value, 1) + kEncodedDepBytes;
   if (deleted) row_bytes += table.columns.size() * (EncodedFieldBytes(Value::Null(), 4) + 4 * kEncodedDepBytes);
-  if (p->content.deps.size() > kMaxDepsPerChangeset || p->approx_bytes + row_bytes > kTargetBodyBytes)
+  if (p->content.deps.size() > kMaxDepsPerChangeset || p->approx_bytes + row_bytes > kTargetBodyBytes) {
     RETURN_IF_ERROR(Seal(*p));
-  ASSIGN_OR_RETURN(std::optional<StoredRow> stored, LoadRowMeta(*replica_.db_, table.name, id));
+    // Sealing may have materialized this very row (written earlier in the
+    // transaction): its metadata is read again.
+    ASSIGN_OR_RETURN(stored, LoadRowMeta(*replica_.db_, table.name, id));
+  }
 
   // The table's entry in this changeset, with its column dictionary.
   auto& tables = p->content.tables;

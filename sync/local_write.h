@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <tuple>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -82,11 +83,20 @@ class LocalTransaction {
   friend class Replica;
   LocalTransaction(Replica& replica, std::unique_ptr<Transaction> tx);
 
+  // (table, id) of a row written in this transaction. Hashed, not ordered:
+  // an import looks up every row twice, and ordered maps of string pairs
+  // cost about 10% of a local write (docs/PERFORMANCE.md).
+  using RowKey = std::pair<std::string, std::string>;
+  struct RowKeyHash {
+    size_t operator()(const RowKey& k) const {
+      return std::hash<std::string>()(k.first) * 31 + std::hash<std::string>()(k.second);
+    }
+  };
   // A changeset being filled for one chain.
   struct Pending {
     ChangesetContent content;
     std::map<Digest, uint16_t> dep_index;
-    std::map<std::pair<std::string, std::string>, size_t> row_index;  // (table, id) -> op
+    std::unordered_map<RowKey, size_t, RowKeyHash> row_index;  // (table, id) -> op
     size_t approx_bytes = 0;
   };
   using ChainKey = std::pair<std::string, TableClass>;  // (scope, class)
@@ -97,8 +107,11 @@ class LocalTransaction {
   // Signs, logs and applies `pending`; on failure the transaction is failed.
   Status Seal(Pending& pending);
   Status SealOnce(Pending& pending);
+  // Adds a row op to the chain's pending changeset. `stored` is the row's
+  // metadata as the caller read it (nullopt: none stored); it is read again
+  // only if the changeset must be sealed first.
   Status AddRowOp(const TableDef& table, const std::string& scope, const std::string& id, bool deleted,
-                  const std::vector<std::pair<uint32_t, Value>>& values);
+                  const std::vector<std::pair<uint32_t, Value>>& values, std::optional<StoredRow> stored);
   Result<std::string> NextNoticeNumber(const std::optional<std::string>& assigned_at);
   Result<Digest> LogHash(int64_t log_id);
 
@@ -106,7 +119,7 @@ class LocalTransaction {
   std::unique_ptr<Transaction> tx_;
   std::map<ChainKey, Pending> pending_;
   // Rows in a not-yet-sealed changeset, and the chain they are in.
-  std::map<std::pair<std::string, std::string>, ChainKey> pending_rows_;
+  std::unordered_map<RowKey, ChainKey, RowKeyHash> pending_rows_;
   std::vector<TouchedRow> touched_;
   int sealed_ = 0;
   bool failed_ = false;

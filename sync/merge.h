@@ -13,6 +13,7 @@
 // same result by construction. Not thread-safe (one per Database).
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -73,9 +74,12 @@ class ChangesetApplier {
   Result<bool> HeadLess(const Head& a, const Head& b);
   Status WriteDomainRow(const TableDef& table, const std::string& id, const std::string& scope,
                         RowMeta& meta, const std::vector<uint32_t>& columns);
+  // The upsert of `columns` (sorted, unique) of `table`, made once and kept.
+  const std::string& UpsertSql(const TableDef& table, const std::vector<uint32_t>& columns);
 
   Database& db_;
   const SchemaDef& schema_;
+  std::map<std::pair<const TableDef*, std::vector<uint32_t>>, std::string> upsert_sql_;
 };
 
 }  // namespace aidsync

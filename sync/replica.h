@@ -359,6 +359,10 @@ class Replica {
   // *applied_id when it was applied, so held successors can be released.
   // Fails only for problems of this node's store.
   Status ApplyOneRemote(std::string_view envelope, ApplyReport* report, std::optional<Digest>* applied_id);
+  // ApplyOneRemote's work once the envelope is decoded: `decoded` and `id`
+  // are what DecodeChangeset(envelope, &id) returned.
+  Status ApplyDecoded(std::string_view envelope, const Digest& id, const Result<ChangesetContent>& decoded,
+                      ApplyReport* report, std::optional<Digest>* applied_id);
   // Whether the author may have written `content`; on refusal *reason is the
   // stable reason key to count it under.
   Status CheckAuthority(const ChangesetContent& content, const char** reason);

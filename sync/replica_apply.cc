@@ -4,6 +4,7 @@
 
 #include "schema/scope.h"
 #include "sync/replica.h"
+#include "sync/verify_ahead.h"
 
 namespace aidsync {
 namespace {
@@ -70,9 +71,12 @@ Result<ApplyReport> Replica::ApplyRemote(const std::vector<std::string>& envelop
 }
 
 Status Replica::ApplyRemoteBatch(const std::vector<std::string>& envelopes, ApplyReport* report) {
-  for (const auto& envelope : envelopes) {
+  VerifyAhead verified(envelopes);
+  for (size_t i = 0; i < envelopes.size(); ++i) {
     std::optional<Digest> applied;
-    RETURN_IF_ERROR(ApplyOneRemote(envelope, report, &applied));
+    Digest id;
+    Result<ChangesetContent> decoded = verified.Take(i, &id);
+    RETURN_IF_ERROR(ApplyDecoded(envelopes[i], id, decoded, report, &applied));
     if (applied) RETURN_IF_ERROR(ReleaseHeld(*applied, report));
   }
   // Count what is still waiting: some held early on were released later.
@@ -176,7 +180,12 @@ Status Replica::CheckAuthority(const ChangesetContent& content, const char** rea
 Status Replica::ApplyOneRemote(std::string_view envelope, ApplyReport* report,
                                std::optional<Digest>* applied_id) {
   Digest id;
-  auto decoded = DecodeChangeset(envelope, &id);
+  Result<ChangesetContent> decoded = DecodeChangeset(envelope, &id);
+  return ApplyDecoded(envelope, id, decoded, report, applied_id);
+}
+
+Status Replica::ApplyDecoded(std::string_view envelope, const Digest& id, const Result<ChangesetContent>& decoded,
+                             ApplyReport* report, std::optional<Digest>* applied_id) {
   if (!decoded.ok()) {
     Digest raw = ComputeDigest("aidsync rejected bytes", envelope);
     return Reject(envelope, raw, ReasonFor(decoded.status()), decoded.status().message(), report);

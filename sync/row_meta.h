@@ -44,12 +44,13 @@ struct RowMeta {
   int OpenConflicts() const;
 };
 
-// Binary form, specified in docs/FORMATS.md: varint format version (1),
-// varint flags (bit 0: deleted), varint field count, then per field: varint
-// column, varint head count, per head varint log id, varint hlc, u8 has-value
-// and the value (values.h), varint pending count, 32 bytes per pending id.
+// Binary form, specified in docs/FORMATS.md section 9. Writes format 2: the
+// version that most heads share (the base) once, then per field its column,
+// heads (a kind byte; the version only when it is not the base; the value
+// when kept) and pending ids. About a third of format 1's size for a row
+// written once, which is most rows (docs/PERFORMANCE.md).
 std::string EncodeRowMeta(const RowMeta& meta);
-// Corruption if `blob` is malformed.
+// Reads format 1 or 2. Corruption if `blob` is malformed or of another format.
 Result<RowMeta> DecodeRowMeta(std::string_view blob);
 
 }  // namespace aidsync

@@ -428,6 +428,62 @@ TEST_CASE("row metadata encode/decode round trip", "[row_meta]") {
   CHECK(round->fields.empty());
 }
 
+// A format-1 blob as replicas before issue 7 stored it (docs/FORMATS.md 9),
+// written out byte by byte: such replicas must keep reading their rows.
+TEST_CASE("row metadata: format 1 blobs still decode", "[row_meta]") {
+  static const char kBytes[] =
+      "\x01\x00\x02"                          // version 1, flags 0, 2 fields
+      "\x00\x01\x07\xb4\x24\x00\x00"          // column 0: head (log 7, hlc 0x1234), no value; no pending
+      "\x03\x02"                              // column 3: 2 heads
+      "\x05\x63\x01\x03\x03\xe7\x8e\x8b"      //   (log 5, hlc 99) value TEXT "王"
+      "\x06\x64\x01\x01\x06"                  //   (log 6, hlc 100) value INTEGER 3
+      "\x01";                                 // 1 pending id, its 32 bytes follow
+  const std::string v1 = std::string(kBytes, sizeof kBytes - 1) + std::string(32, '\xab');
+  auto meta = DecodeRowMeta(v1);
+  REQUIRE_OK(meta);
+  CHECK_FALSE(meta->deleted);
+  REQUIRE(meta->fields.size() == 2);
+  CHECK(meta->fields[0].column == 0);
+  REQUIRE(meta->fields[0].heads.size() == 1);
+  CHECK(meta->fields[0].heads[0].log_id == 7);
+  CHECK(meta->fields[0].heads[0].hlc == 0x1234);
+  CHECK_FALSE(meta->fields[0].heads[0].value.has_value());
+  const FieldState& f = meta->fields[1];
+  CHECK(f.column == 3);
+  REQUIRE(f.heads.size() == 2);
+  CHECK(f.heads[0].log_id == 5);
+  CHECK(f.heads[0].hlc == 99);
+  CHECK(f.heads[0].value == Value::Text("王"));
+  CHECK(f.heads[1].log_id == 6);
+  CHECK(f.heads[1].value == Value::Integer(3));
+  REQUIRE(f.pending.size() == 1);
+  CHECK(f.pending[0].view() == std::string(32, '\xab'));
+  // Written again, it is format 2 and means the same.
+  std::string v2 = EncodeRowMeta(*meta);
+  CHECK(v2[0] == 2);
+  auto again = DecodeRowMeta(v2);
+  REQUIRE_OK(again);
+  CHECK(EncodeRowMeta(*again) == v2);
+  CHECK(again->fields[1].heads[1].log_id == 6);
+  CHECK(again->fields[1].heads[1].hlc == 100);
+}
+
+// Format 2 writes the version shared by a row's fields once: a new row of
+// ten fields costs about 4 bytes a field, not 13 as in format 1.
+TEST_CASE("row metadata: a row written once is compact", "[row_meta]") {
+  RowMeta meta;
+  for (uint32_t c = 0; c < 10; ++c) meta.Field(c).heads.push_back(Head{123456, uint64_t{1718452800000} << 16, {}});
+  std::string blob = EncodeRowMeta(meta);
+  CHECK(blob.size() <= 16 + 10 * 4);
+  auto decoded = DecodeRowMeta(blob);
+  REQUIRE_OK(decoded);
+  for (const auto& f : decoded->fields) {
+    REQUIRE(f.heads.size() == 1);
+    CHECK(f.heads[0].log_id == 123456);
+    CHECK(f.heads[0].hlc == uint64_t{1718452800000} << 16);
+  }
+}
+
 TEST_CASE("row metadata: malformed blobs are Corruption", "[row_meta]") {
   RowMeta meta;
   FieldState& f = meta.Field(1);
@@ -441,7 +497,7 @@ TEST_CASE("row metadata: malformed blobs are Corruption", "[row_meta]") {
   }
   REQUIRE_CODE(DecodeRowMeta(blob + "x"), Status::Code::kCorruption);
   std::string wrong_version = blob;
-  wrong_version[0] = 2;
+  wrong_version[0] = 3;
   REQUIRE_CODE(DecodeRowMeta(wrong_version), Status::Code::kCorruption);
   // A field count far beyond the bytes present.
   std::string huge;

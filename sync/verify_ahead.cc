@@ -1,0 +1,53 @@
+#include "sync/verify_ahead.h"
+
+#include <cassert>
+#include <utility>
+
+namespace aidsync {
+
+VerifyAhead::VerifyAhead(const std::vector<std::string>& envelopes, size_t window, const ChangesetLimits& limits)
+    : envelopes_(envelopes), window_(window < 1 ? 1 : window), limits_(limits) {
+  if (envelopes_.size() > 1) worker_ = std::thread([this] { Run(); });
+}
+
+VerifyAhead::~VerifyAhead() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (worker_.joinable()) worker_.join();
+}
+
+void VerifyAhead::Run() {
+  for (size_t i = 0; i < envelopes_.size(); ++i) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stop_ || ready_.size() < window_; });
+      if (stop_) return;
+    }
+    Digest id;
+    Result<ChangesetContent> content = DecodeChangeset(envelopes_[i], &id, limits_);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ready_.push_back(Decoded{id, std::move(content)});
+    }
+    cv_.notify_all();
+  }
+}
+
+Result<ChangesetContent> VerifyAhead::Take(size_t i, Digest* id) {
+  if (!worker_.joinable()) return DecodeChangeset(envelopes_[i], id, limits_);
+  std::unique_lock<std::mutex> lock(mu_);
+  assert(i == taken_ && "VerifyAhead::Take must be called in order");
+  cv_.wait(lock, [&] { return !ready_.empty(); });
+  Decoded d = std::move(ready_.front());
+  ready_.pop_front();
+  ++taken_;
+  lock.unlock();
+  cv_.notify_all();
+  *id = d.id;
+  return std::move(d.content);
+}
+
+}  // namespace aidsync
