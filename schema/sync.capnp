@@ -37,6 +37,7 @@ struct Hello {
   wallMs @1 :Int64;         # the client's wall clock (for clock offsets)
   digest @2 :Data;          # HeadsDigest of the client's chains the server may see (empty: unknown)
   revocationsDigest @3 :Data;  # digest of the revocation ids the client holds (announces its list)
+  accepts @4 :UInt32;       # what the client can read: bit flags, see `acceptsPacked` (0 from older clients)
 }
 
 struct Welcome {
@@ -46,7 +47,12 @@ struct Welcome {
   heads @3 :List(ChainHead);# otherwise: the server's chains the client may see
   revocationsDigest @4 :Data;  # digest of the revocation ids the server holds
   revocations @5 :List(Data);  # every SignedRevocation the server holds, when the digests differ
+  accepts @6 :UInt32;       # what the server can read: bit flags, see `acceptsPacked` (0 from older servers)
 }
+
+# Bit of Hello.accepts / Welcome.accepts: the sender reads `packed` in Push and
+# Batch. A node sends `packed` only to a peer that announced it.
+const acceptsPacked :UInt32 = 1;
 
 struct Push {
   heads @0 :List(ChainHead);      # first push only: the client's chains the server may see
@@ -54,6 +60,7 @@ struct Push {
   changesets @2 :List(Data);      # SignedChangeset envelopes, each chain in order
   more @3 :Bool;                  # the client has more to send
   revocations @4 :List(Data);     # first push only: the client's revocations, when the digests differed
+  packed @5 :Data;                # instead of `changesets`: one zstd frame of them (docs/PROTOCOL.md 2.7.1)
 }
 
 struct Batch {
@@ -62,6 +69,7 @@ struct Batch {
   more @2 :Bool;                  # the server has more to send
   applied @3 :UInt32;             # of the client's last push: applied
   rejected @4 :UInt32;            # of the client's last push: refused
+  packed @5 :Data;                # instead of `changesets`: one zstd frame of them (docs/PROTOCOL.md 2.7.1)
 }
 
 struct Refused {

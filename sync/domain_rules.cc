@@ -1,35 +1,65 @@
 #include "sync/domain_rules.h"
 
 #include <algorithm>
-#include <tuple>
+#include <map>
+#include <set>
+#include <string_view>
 
 namespace aidsync {
 
+namespace {
+
+// Rows checked by one statement: one query per few hundred rows instead of
+// one per row (rule checks were 8% of a 100,000-row import).
+constexpr size_t kRowsPerQuery = 256;
+
+// The ids among `ids` of `table` rows that break `rule`.
+Result<std::set<std::string_view>> Violating(Database& db, const RuleDef& rule,
+                                              const std::vector<std::string_view>& ids) {
+  std::string sql = "SELECT id FROM \"" + rule.table + "\" WHERE id IN (?";
+  for (size_t i = 1; i < ids.size(); ++i) sql += ",?";
+  sql += ") AND (" + rule.violation + ")";
+  auto stmt = db.Cached(sql);  // two texts per rule: a full chunk and the last one
+  for (size_t i = 0; i < ids.size(); ++i) stmt->BindText(static_cast<int>(i) + 1, ids[i]);
+  std::set<std::string_view> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, stmt->Step());
+    if (!row) break;
+    auto it = std::lower_bound(ids.begin(), ids.end(), stmt->ColumnText(0));
+    if (it != ids.end() && *it == stmt->ColumnText(0)) out.insert(*it);
+  }
+  return out;
+}
+
+}  // namespace
+
 Result<std::vector<RuleViolation>> CheckRules(Database& db, const SchemaDef& schema,
                                               const std::vector<TouchedRow>& rows) {
-  // Each row once, in (table, id) order. Pointers into `rows`, not copies of
-  // the ids: an import of a million rows checks them without a second copy.
-  std::vector<const TouchedRow*> order;
-  order.reserve(rows.size());
-  for (const auto& row : rows) order.push_back(&row);
-  auto key = [](const TouchedRow* r) { return std::tie(r->table->name, r->id); };
-  std::sort(order.begin(), order.end(), [&](const TouchedRow* a, const TouchedRow* b) { return key(a) < key(b); });
-  order.erase(std::unique(order.begin(), order.end(), [&](const TouchedRow* a, const TouchedRow* b) { return key(a) == key(b); }),
-              order.end());
-
-  // The statement text of each rule, made once per call rather than per row.
-  std::vector<std::pair<const RuleDef*, std::string>> checks;
-  for (const auto& rule : schema.rules)
-    checks.emplace_back(&rule, "SELECT 1 FROM \"" + rule.table + "\" WHERE id = ? AND (" + rule.violation + ")");
-
+  // Each row once, grouped by table, ids sorted. Views into `rows`, not
+  // copies: an import of a million rows is checked without a second copy.
+  std::map<std::string_view, std::vector<std::string_view>> by_table;
+  for (const auto& row : rows) by_table[row.table->name].push_back(row.id);
   std::vector<RuleViolation> out;
-  for (const TouchedRow* row : order) {
-    for (const auto& [rule, sql] : checks) {
-      if (rule->table != row->table->name) continue;
-      auto stmt = db.Cached(sql);
-      stmt->BindText(1, row->id);
-      ASSIGN_OR_RETURN(bool violated, stmt->Step());
-      if (violated) out.push_back({rule->name, rule->table, row->id, rule->message, rule->refuse_local_write});
+  for (auto& [table, ids] : by_table) {
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    std::vector<const RuleDef*> rules;
+    for (const auto& rule : schema.rules)
+      if (rule.table == table) rules.push_back(&rule);
+    if (rules.empty()) continue;
+    for (size_t first = 0; first < ids.size(); first += kRowsPerQuery) {
+      std::vector<std::string_view> chunk(ids.begin() + first,
+                                          ids.begin() + std::min(ids.size(), first + kRowsPerQuery));
+      std::vector<std::set<std::string_view>> broken;
+      for (const RuleDef* rule : rules) {
+        ASSIGN_OR_RETURN(auto violating, Violating(db, *rule, chunk));
+        broken.push_back(std::move(violating));
+      }
+      for (std::string_view id : chunk)
+        for (size_t r = 0; r < rules.size(); ++r)
+          if (broken[r].count(id))
+            out.push_back({rules[r]->name, rules[r]->table, std::string(id), rules[r]->message,
+                           rules[r]->refuse_local_write});
     }
   }
   return out;

@@ -77,14 +77,44 @@ std::vector<std::string> ReadBlobs(capnp::List<capnp::Data>::Reader in) {
   return out;
 }
 
+// The changesets of a Push or Batch: the plain list, or the packed field
+// unpacked. A sender uses one or the other, never both.
+Result<std::vector<std::string>> ReadChangesets(capnp::List<capnp::Data>::Reader plain, capnp::Data::Reader packed,
+                                                const ProtocolLimits& limits) {
+  if (packed.size() == 0) {
+    if (plain.size() > limits.max_changesets) return Status::Corruption("too many changesets in one message");
+    return ReadBlobs(plain);
+  }
+  if (plain.size() != 0) return Status::Corruption("a message carries both plain and packed changesets");
+  return Unpack(View(packed), UnpackLimits{limits.max_unpacked_bytes, limits.max_changesets});
+}
+
+static_assert(kAcceptsPacked == wire::ACCEPTS_PACKED, "sync/protocol.h and schema/sync.capnp disagree");
+
 struct Encoder {
   wire::SyncMessage::Builder m;
+  const EncodeOptions& options;
+
+  // Into `packed` when the peer reads it and zstd succeeds, else the plain list.
+  template <typename Builder>
+  void SetChangesets(const std::vector<std::string>& changesets, Builder b) {
+    if (options.packer != nullptr && !changesets.empty()) {
+      auto packed = options.packer->Pack(changesets);
+      if (packed.ok()) {
+        b.setPacked(Bytes(*packed));
+        return;
+      }
+    }
+    FillBlobs(changesets, b.initChangesets(changesets.size()));
+  }
+
   void operator()(const HelloMsg& h) {
     auto b = m.initHello();
     b.setCertificate(Bytes(h.certificate));
     b.setWallMs(h.wall_ms);
     if (h.digest) b.setDigest(Bytes(h.digest->view()));
     if (h.revocations_digest) b.setRevocationsDigest(Bytes(h.revocations_digest->view()));
+    b.setAccepts(h.accepts);
   }
   void operator()(const WelcomeMsg& w) {
     auto b = m.initWelcome();
@@ -94,19 +124,20 @@ struct Encoder {
     FillHeads(w.heads, b.initHeads(w.heads.size()));
     if (w.revocations_digest) b.setRevocationsDigest(Bytes(w.revocations_digest->view()));
     if (!w.revocations.empty()) FillBlobs(w.revocations, b.initRevocations(w.revocations.size()));
+    b.setAccepts(w.accepts);
   }
   void operator()(const PushMsg& p) {
     auto b = m.initPush();
     if (p.has_heads) FillHeads(p.heads, b.initHeads(p.heads.size()));
     FillBlobs(p.certificates, b.initCertificates(p.certificates.size()));
-    FillBlobs(p.changesets, b.initChangesets(p.changesets.size()));
+    SetChangesets(p.changesets, b);
     b.setMore(p.more);
     if (!p.revocations.empty()) FillBlobs(p.revocations, b.initRevocations(p.revocations.size()));
   }
   void operator()(const BatchMsg& p) {
     auto b = m.initBatch();
     FillBlobs(p.certificates, b.initCertificates(p.certificates.size()));
-    FillBlobs(p.changesets, b.initChangesets(p.changesets.size()));
+    SetChangesets(p.changesets, b);
     b.setMore(p.more);
     b.setApplied(p.applied);
     b.setRejected(p.rejected);
@@ -143,6 +174,7 @@ Result<SyncMsg> ReadMessage(wire::SyncMessage::Reader m, const ProtocolLimits& l
       HelloMsg out{std::string(View(h.getCertificate())), h.getWallMs(), std::nullopt, std::nullopt};
       ASSIGN_OR_RETURN(out.digest, ReadOptionalDigest(h.getDigest()));
       ASSIGN_OR_RETURN(out.revocations_digest, ReadOptionalDigest(h.getRevocationsDigest()));
+      out.accepts = h.getAccepts();
       msg.body = std::move(out);
       break;
     }
@@ -152,6 +184,7 @@ Result<SyncMsg> ReadMessage(wire::SyncMessage::Reader m, const ProtocolLimits& l
       ASSIGN_OR_RETURN(out.heads, ReadHeads(w.getHeads(), limits));
       ASSIGN_OR_RETURN(out.revocations_digest, ReadOptionalDigest(w.getRevocationsDigest()));
       ASSIGN_OR_RETURN(out.revocations, ReadRevocations(w.getRevocations(), limits));
+      out.accepts = w.getAccepts();
       msg.body = std::move(out);
       break;
     }
@@ -161,7 +194,7 @@ Result<SyncMsg> ReadMessage(wire::SyncMessage::Reader m, const ProtocolLimits& l
       out.has_heads = p.hasHeads();
       ASSIGN_OR_RETURN(out.heads, ReadHeads(p.getHeads(), limits));
       out.certificates = ReadBlobs(p.getCertificates());
-      out.changesets = ReadBlobs(p.getChangesets());
+      ASSIGN_OR_RETURN(out.changesets, ReadChangesets(p.getChangesets(), p.getPacked(), limits));
       out.more = p.getMore();
       ASSIGN_OR_RETURN(out.revocations, ReadRevocations(p.getRevocations(), limits));
       msg.body = std::move(out);
@@ -169,8 +202,8 @@ Result<SyncMsg> ReadMessage(wire::SyncMessage::Reader m, const ProtocolLimits& l
     }
     case wire::SyncMessage::BATCH: {
       auto b = m.getBatch();
-      BatchMsg out{ReadBlobs(b.getCertificates()), ReadBlobs(b.getChangesets()), b.getMore(), b.getApplied(),
-                   b.getRejected()};
+      BatchMsg out{ReadBlobs(b.getCertificates()), {}, b.getMore(), b.getApplied(), b.getRejected()};
+      ASSIGN_OR_RETURN(out.changesets, ReadChangesets(b.getChangesets(), b.getPacked(), limits));
       msg.body = std::move(out);
       break;
     }
@@ -205,12 +238,12 @@ Result<SyncMsg> ReadMessage(wire::SyncMessage::Reader m, const ProtocolLimits& l
 
 }  // namespace
 
-std::string EncodeMessage(const SyncMsg& msg) {
+std::string EncodeMessage(const SyncMsg& msg, const EncodeOptions& options) {
   capnp::MallocMessageBuilder builder;
   auto m = builder.initRoot<wire::SyncMessage>();
   m.setProtocolVersion(msg.version);
   m.setSessionId(msg.session);
-  std::visit(Encoder{m}, msg.body);
+  std::visit(Encoder{m, options}, msg.body);
   auto words = capnp::messageToFlatArray(builder);
   auto bytes = words.asBytes();
   return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());

@@ -79,12 +79,17 @@ Result<std::vector<Replica::LoggedChangeset>> Replica::ReadChain(const ChainGap&
   stmt->BindBlob(1, gap.chain.author.view()).BindText(2, gap.chain.scope);
   stmt->Bind(3, static_cast<int64_t>(gap.chain.cls)).Bind(4, static_cast<int64_t>(gap.after_seq));
   stmt->Bind(5, static_cast<int64_t>(after.seq)).Bind(6, static_cast<int64_t>(after.seq)).Bind(7, after.log_id);
+  // Stops before the changeset that would take the total past max_bytes,
+  // except the first: a changeset larger than max_bytes is returned alone
+  // (OutgoingStream::Next decides whether it fits the batch).
   std::vector<LoggedChangeset> out;
   size_t bytes = 0;
   while (bytes < max_bytes) {
     ASSIGN_OR_RETURN(bool row, stmt->Step());
     if (!row) break;
-    out.push_back({{static_cast<uint64_t>(stmt->ColumnInt(0)), stmt->ColumnInt(1)}, std::string(stmt->ColumnBlob(2))});
+    std::string_view envelope = stmt->ColumnBlob(2);
+    if (!out.empty() && envelope.size() > max_bytes - bytes) break;
+    out.push_back({{static_cast<uint64_t>(stmt->ColumnInt(0)), stmt->ColumnInt(1)}, std::string(envelope)});
     bytes += out.back().envelope.size();
   }
   return out;

@@ -92,12 +92,17 @@ Status OutgoingStream::Next(Replica& replica, size_t max_bytes, std::vector<std:
   size_t bytes = 0;
   while (index_ < gaps_.size() && bytes < max_bytes) {
     const ChainGap& gap = gaps_[index_];
+    // ReadChain returns at least one changeset if any remains, even one over
+    // the budget; such a one waits for the next batch unless this one is
+    // still empty, so a batch never overshoots max_bytes (the reply must
+    // cross a slow link within the heartbeat timeout, PROTOCOL.md 7.1).
     ASSIGN_OR_RETURN(auto rows, replica.ReadChain(gap, after_, max_bytes - bytes));
     if (rows.empty()) {
       ++index_;
       after_ = {};
       continue;
     }
+    if (!changesets->empty() && rows.front().envelope.size() > max_bytes - bytes) break;
     // The author's certificate goes before its first changeset (DESIGN 5).
     if (certified_.insert(gap.chain.author).second) {
       ASSIGN_OR_RETURN(std::optional<Certificate> cert, replica.CertificateByKey(gap.chain.author));
@@ -121,7 +126,8 @@ SyncClient::SyncClient(Replica& replica, Certificate server, std::string address
       server_(std::move(server)),
       address_(std::move(address)),
       session_id_(session_id),
-      options_(options) {
+      options_(options),
+      packer_(options.pack_level) {
   peer_ = PeerFor(replica_, server_.fields());
   known_address_ = peer_.address.empty() ? address_ : peer_.address;
   peer_.address = address_;
@@ -129,7 +135,7 @@ SyncClient::SyncClient(Replica& replica, Certificate server, std::string address
 
 std::string SyncClient::Send(SyncMsg msg) {
   msg.session = session_id_;
-  std::string bytes = EncodeMessage(msg);
+  std::string bytes = EncodeMessage(msg, EncodeOptions{peer_reads_packed_ ? &packer_ : nullptr});
   ++stats_.messages_sent;
   stats_.bytes_sent += static_cast<int64_t>(bytes.size());
   return bytes;
@@ -141,7 +147,8 @@ Result<std::string> SyncClient::Start() {
   ASSIGN_OR_RETURN(my_heads_, replica_.HeadsVisibleTo(server_.fields().scope));
   ASSIGN_OR_RETURN(my_revocations_, replica_.RevocationsDigest());
   started_ms_ = Now(replica_);
-  HelloMsg hello{own->bytes(), Now(replica_), HeadsDigest(my_heads_), my_revocations_};
+  HelloMsg hello{own->bytes(), Now(replica_), HeadsDigest(my_heads_), my_revocations_,
+                 options_.packing ? kAcceptsPacked : 0};
   state_ = State::kAwaitWelcome;
   return Send(SyncMsg{kProtocolVersion, session_id_, std::move(hello)});
 }
@@ -214,6 +221,8 @@ Result<std::optional<std::string>> SyncClient::OnWelcome(const WelcomeMsg& welco
   if (revoked)
     return Status::Unauthorized(cert.fields().name + "'s key was revoked by the county; this node no longer syncs with it");
   send_revocations_ = !welcome.revocations_digest || !(*welcome.revocations_digest == my_revocations_);
+  // An older server announces nothing and gets the plain list.
+  peer_reads_packed_ = options_.packing && (welcome.accepts & kAcceptsPacked) != 0;
   peer_.clock_offset_ms = welcome.wall_ms - Now(replica_);
   if (welcome.up_to_date) {
     RETURN_IF_ERROR(Finish(""));
@@ -257,7 +266,7 @@ Result<std::optional<std::string>> SyncClient::OnBatch(const BatchMsg& batch) {
 // ---- SyncServer --------------------------------------------------------------
 
 SyncServer::SyncServer(Replica& replica, SyncOptions options, SessionLog log)
-    : replica_(replica), options_(options), log_(std::move(log)) {}
+    : replica_(replica), options_(options), log_(std::move(log)), packer_(options.pack_level) {}
 
 void SyncServer::EndSession(const CertificateFields& client, const SessionStats& s, int64_t started_ms,
                             const std::string& outcome) {
@@ -355,6 +364,7 @@ std::string SyncServer::OnHello(const std::string& connection, const std::string
   welcome.certificate = (*own)->bytes();
   welcome.wall_ms = now;
   welcome.revocations_digest = *revocations_digest;
+  welcome.accepts = options_.packing ? kAcceptsPacked : 0;
   const bool same_revocations = hello.revocations_digest && *hello.revocations_digest == *revocations_digest;
   if (!same_revocations) {
     auto all = replica_.Revocations();
@@ -370,6 +380,8 @@ std::string SyncServer::OnHello(const std::string& connection, const std::string
     welcome.heads = *heads;
     Session& s = sessions_[{connection, session}];
     s = Session{*cert, *heads, {}, false, now, now, {}};
+    // An older client announces nothing and gets the plain list.
+    s.peer_reads_packed = options_.packing && (hello.accepts & kAcceptsPacked) != 0;
   }
   (void)replica_.SavePeer(peer);
   const bool up_to_date = welcome.up_to_date;
@@ -427,6 +439,7 @@ std::string SyncServer::OnPush(const std::string& connection, uint64_t session, 
   if (!next.ok()) return Refuse(session, "server_error", next.message());
   s.stats.changesets_sent += static_cast<int64_t>(batch.changesets.size());
   for (const auto& cs : batch.changesets) s.stats.bytes_sent += static_cast<int64_t>(cs.size());
+  const EncodeOptions encode{s.peer_reads_packed ? &packer_ : nullptr};
   if (!push.more && !batch.more) {
     // Both sides have sent everything: the session is complete.
     auto peer = replica_.Peer(client.node_key.Hex());
@@ -439,9 +452,9 @@ std::string SyncServer::OnPush(const std::string& connection, uint64_t session, 
     }
     EndSession(client, s.stats, s.started_ms,
                s.stats.rejected_here > 0 ? "ok, " + std::to_string(s.stats.rejected_here) + " refused" : "ok");
-    sessions_.erase(it);
+    sessions_.erase(it);  // `s` is gone; `encode` was taken before
   }
-  return EncodeMessage(SyncMsg{kProtocolVersion, session, std::move(batch)});
+  return EncodeMessage(SyncMsg{kProtocolVersion, session, std::move(batch)}, encode);
 }
 
 std::string SyncServer::OnJoin(const std::string& client_curve_key, uint64_t session, const JoinMsg& join) {

@@ -30,11 +30,18 @@
 namespace aidsync {
 
 struct SyncOptions {
-  // Target payload of one batch: bounds memory on both sides and the work a
-  // broken link can waste, while keeping round trips few.
-  // 256 KiB is 8 s on a 256 kbit/s link: well inside any reply timeout.
+  // Most envelope bytes in one batch (a single changeset larger than this
+  // goes alone): bounds memory on both sides and the work a broken link can
+  // waste, while keeping round trips few. 256 KiB is 8 s on a 256 kbit/s
+  // link before packing, about half that packed: well inside the transport's
+  // 30 s heartbeat timeout (docs/PROTOCOL.md 7.1).
   size_t batch_bytes = 256 * 1024;
   ProtocolLimits limits;
+  // Announce kAcceptsPacked and pack the changesets sent to a peer that
+  // announced it (docs/PROTOCOL.md 2.7.1). Off, a node behaves as one from
+  // before packing: tests use it to play an old peer.
+  bool packing = true;
+  int pack_level = kDefaultPackLevel;  // zstd level of what this node packs
 };
 
 // Counters of one session, for the log line and for tests.
@@ -57,7 +64,10 @@ class OutgoingStream {
   explicit OutgoingStream(std::vector<ChainGap> gaps) : gaps_(std::move(gaps)) {}
 
   // The next batch (changesets and the certificates of their authors not yet
-  // sent in this session). Sets *more if anything remains after it.
+  // sent in this session). Its changesets add up to at most max_bytes,
+  // except that a batch holds at least one changeset if any remains (a
+  // changeset larger than max_bytes goes alone). Sets *more if anything
+  // remains after it. Fails only when the replica cannot be read.
   Status Next(Replica& replica, size_t max_bytes, std::vector<std::string>* changesets,
               std::vector<std::string>* certificates, bool* more);
   bool done() const { return index_ >= gaps_.size(); }
@@ -122,6 +132,8 @@ class SyncClient : public ClientExchange {
   SessionStats stats_;
   PeerRecord peer_;
   OutgoingStream outgoing_;
+  bool peer_reads_packed_ = false;  // the welcome announced kAcceptsPacked (and this node packs)
+  Packer packer_;
   std::vector<ChainHead> my_heads_;
   Digest my_revocations_;  // as announced in Hello
   int64_t started_ms_ = 0;
@@ -172,6 +184,7 @@ class SyncServer {
     int64_t last_active_ms = 0;
     int64_t started_ms = 0;
     SessionStats stats;
+    bool peer_reads_packed = false;  // the hello announced kAcceptsPacked (and this node packs)
   };
   // Records a finished session in the history and logs its one-line summary.
   void EndSession(const CertificateFields& client, const SessionStats& stats, int64_t started_ms,
@@ -187,6 +200,7 @@ class SyncServer {
   Replica& replica_;
   SyncOptions options_;
   SessionLog log_;
+  Packer packer_;  // shared by every session: the server handles one request at a time
   std::map<std::pair<std::string, uint64_t>, Session> sessions_;
   bool new_data_ = false;
 };

@@ -31,7 +31,13 @@ struct TransportOptions {
   // Frames above this are dropped by libzmq before we see them.
   size_t max_message_bytes = ProtocolLimits{}.max_message_bytes;
   int heartbeat_interval_ms = 2000;   // ZMTP PING this often ...
-  int heartbeat_timeout_ms = 10000;   // ... and drop the link when no traffic for this long
+  // ... and drop the link when no traffic for this long. libzmq counts only
+  // *complete* messages as traffic (a PONG queued behind a large frame is
+  // not read until that frame is), so the largest reply, a batch of
+  // batch_bytes (256 KiB, packed to about half), must cross the slowest
+  // supported link within it: 30 s covers links down to about 40 kbit/s
+  // (docs/PROTOCOL.md 7.1). The same as `aidsync sync`'s reply timeout.
+  int heartbeat_timeout_ms = 30000;
   int poll_interval_ms = 100;         // how often loops look at `stop`
   int connect_timeout_ms = 10000;     // a peer not connected to by then has failed the session
 };

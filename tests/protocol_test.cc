@@ -1,10 +1,13 @@
 // The sync protocol's messages (sync/protocol.h) and chain heads
-// (sync/chain_head.h): encoding, the limits on what is decoded, and which
-// changesets of a chain a peer is sent.
+// (sync/chain_head.h): encoding, packed changesets (sync/packing.h), the
+// limits on what is decoded, and which changesets of a chain a peer is sent.
 #include <capnp/message.h>
 #include <capnp/serialize.h>
+#include <zstd.h>
 
 #include <algorithm>
+#include <cstring>
+#include <memory>
 #include <random>
 
 #include "schema/sync.capnp.h"
@@ -220,6 +223,267 @@ TEST_CASE("protocol: DecodeMessage refuses garbage and messages over its limits"
     auto words = capnp::messageToFlatArray(builder);
     auto raw = words.asBytes();
     CHECK_FALSE(DecodeMessage(std::string(reinterpret_cast<const char*>(raw.begin()), raw.size())).ok());
+  }
+}
+
+// ------------------------------------------------------------------ packed changesets
+
+namespace {
+
+std::string Raw(capnp::MallocMessageBuilder& builder) {
+  auto words = capnp::messageToFlatArray(builder);
+  auto raw = words.asBytes();
+  return std::string(reinterpret_cast<const char*>(raw.begin()), raw.size());
+}
+
+// How an encoded Push or Batch carries its changesets on the wire.
+struct Shape {
+  size_t plain = 0;         // entries of the `changesets` list
+  size_t packed_bytes = 0;  // size of the `packed` field
+};
+Shape ShapeOf(const std::string& bytes) {
+  auto words = kj::heapArray<capnp::word>(bytes.size() / 8);
+  std::memcpy(words.begin(), bytes.data(), bytes.size());
+  capnp::FlatArrayMessageReader reader(words);
+  auto m = reader.getRoot<wire::SyncMessage>();
+  if (m.isPush()) return {m.getPush().getChangesets().size(), m.getPush().getPacked().size()};
+  REQUIRE(m.isBatch());
+  return {m.getBatch().getChangesets().size(), m.getBatch().getPacked().size()};
+}
+
+// A batch whose `packed` field holds `packed` verbatim (and `plain` in the list).
+std::string BatchWithPacked(std::string_view packed, const std::vector<std::string>& plain = {}) {
+  capnp::MallocMessageBuilder builder;
+  auto m = builder.initRoot<wire::SyncMessage>();
+  m.setProtocolVersion(kProtocolVersion);
+  m.setSessionId(3);
+  auto b = m.initBatch();
+  b.setPacked(kj::arrayPtr(reinterpret_cast<const kj::byte*>(packed.data()), packed.size()));
+  auto list = b.initChangesets(plain.size());
+  for (size_t i = 0; i < plain.size(); ++i)
+    list.set(i, kj::arrayPtr(reinterpret_cast<const kj::byte*>(plain[i].data()), plain[i].size()));
+  return Raw(builder);
+}
+
+// The packed list format written by hand: u32 LE length, bytes; repeated.
+std::string LengthPrefixed(const std::vector<std::string>& entries) {
+  std::string out;
+  for (const auto& e : entries) {
+    const uint32_t n = static_cast<uint32_t>(e.size());
+    for (int shift = 0; shift < 32; shift += 8) out.push_back(static_cast<char>(n >> shift));
+    out += e;
+  }
+  return out;
+}
+
+// One zstd frame of `content`, with its content size in the header.
+std::string Zstd(std::string_view content) {
+  std::string frame(ZSTD_compressBound(content.size()), '\0');
+  const size_t n = ZSTD_compress(frame.data(), frame.size(), content.data(), content.size(), 3);
+  REQUIRE_FALSE(ZSTD_isError(n));
+  frame.resize(n);
+  return frame;
+}
+
+// Envelope-like blobs: a shared structure with a few varying bytes, as
+// changesets of one chain are.
+std::vector<std::string> Envelopes(int count) {
+  std::vector<std::string> out;
+  for (int i = 0; i < count; ++i)
+    out.push_back("author-key-0512|scope 430123/05|consultations|channel=walk_in|topic=咨询 " + std::to_string(i) +
+                  std::string(64, static_cast<char>('a' + i % 26)));
+  return out;
+}
+
+SyncMsg Decoded(const std::string& bytes) {
+  auto out = DecodeMessage(bytes);
+  INFO(testing::StatusText(out));
+  REQUIRE(out.ok());
+  return std::move(*out);
+}
+
+Status DecodeFailure(const std::string& bytes, const ProtocolLimits& limits = {}) {
+  auto decoded = DecodeMessage(bytes, limits);
+  if (decoded.ok()) return Status::OK();
+  return decoded.status();
+}
+
+}  // namespace
+
+TEST_CASE("protocol: packed changesets: a push or batch written packed decodes to the same changesets",
+          "[protocol][packed]") {
+  Packer packer;
+  const EncodeOptions packed{&packer};
+  SECTION("batch") {
+    BatchMsg b{{"cert"}, Envelopes(40), true, 7, 1};
+    const std::string bytes = EncodeMessage(SyncMsg{kProtocolVersion, 8, b}, packed);
+    const Shape shape = ShapeOf(bytes);
+    CHECK(shape.plain == 0);
+    CHECK(shape.packed_bytes > 0);
+    CHECK(bytes.size() * 3 < EncodeMessage(SyncMsg{kProtocolVersion, 8, b}).size());  // it does compress
+    const SyncMsg out = Decoded(bytes);
+    const auto& got = std::get<BatchMsg>(out.body);
+    CHECK(got.changesets == b.changesets);
+    CHECK(got.certificates == b.certificates);
+    CHECK(got.more);
+    CHECK(got.applied == 7);
+    CHECK(got.rejected == 1);
+  }
+  SECTION("push, with heads and revocations beside the packed changesets") {
+    PushMsg p;
+    p.has_heads = true;
+    p.heads = SomeHeads();
+    p.changesets = {"cs1", std::string("cs\0two", 6), "", std::string(70000, '\x01')};
+    p.revocations = {"revocation"};
+    p.more = true;
+    const std::string bytes = EncodeMessage(SyncMsg{kProtocolVersion, 6, p}, packed);
+    CHECK(ShapeOf(bytes).packed_bytes > 0);
+    const SyncMsg out = Decoded(bytes);
+    const auto& got = std::get<PushMsg>(out.body);
+    CHECK(got.has_heads);
+    CHECK(got.heads == p.heads);
+    CHECK(got.changesets == p.changesets);
+    CHECK(got.revocations == p.revocations);
+    CHECK(got.more);
+  }
+  SECTION("one Packer serves many messages; each frame decodes on its own") {
+    for (int i = 1; i <= 3; ++i) {
+      BatchMsg b{{}, Envelopes(10 * i), false, 0, 0};
+      const std::string bytes = EncodeMessage(SyncMsg{kProtocolVersion, 8, b}, packed);
+      CHECK(std::get<BatchMsg>(Decoded(bytes).body).changesets == b.changesets);
+    }
+  }
+  SECTION("no changesets, or no packer: the plain list") {
+    const std::string empty = EncodeMessage(SyncMsg{kProtocolVersion, 8, BatchMsg{{}, {}, false, 3, 0}}, packed);
+    CHECK(ShapeOf(empty).packed_bytes == 0);
+    const std::string plain = EncodeMessage(SyncMsg{kProtocolVersion, 8, BatchMsg{{}, Envelopes(3), false, 0, 0}});
+    CHECK(ShapeOf(plain).plain == 3);
+    CHECK(ShapeOf(plain).packed_bytes == 0);
+  }
+  SECTION("hello and welcome carry what each side accepts") {
+    HelloMsg h{"c", 1, std::nullopt, std::nullopt, kAcceptsPacked};
+    CHECK(std::get<HelloMsg>(RoundTrip(SyncMsg{kProtocolVersion, 1, h}).body).accepts == kAcceptsPacked);
+    WelcomeMsg w{"s", 1, false, SomeHeads()};
+    w.accepts = kAcceptsPacked | 0x80;  // a bit this version does not know is kept, not refused
+    CHECK(std::get<WelcomeMsg>(RoundTrip(SyncMsg{kProtocolVersion, 1, w}).body).accepts == (kAcceptsPacked | 0x80));
+    CHECK(std::get<HelloMsg>(RoundTrip(SyncMsg{kProtocolVersion, 1, HelloMsg{"c", 1}}).body).accepts == 0);
+  }
+}
+
+TEST_CASE("protocol: messages written before packing still decode", "[protocol][packed]") {
+  // Bytes as written by protocol version 1 before `accepts` and `packed`
+  // existed (commit bb24794): smaller Hello and Batch structs.
+  auto bytes = [](const char* hex) {
+    auto raw = FromHex(hex);
+    REQUIRE_OK(raw);
+    return *raw;
+  };
+  auto hello = DecodeMessage(bytes(
+      "0000000009000000" "0000000002000100" "0100000000000000" "8877665544332211"
+      "0000000001000300" "00cac41b90010000" "0900000022000000" "0000000000000000"
+      "0000000000000000" "6365727400000000"));
+  REQUIRE_OK(hello);
+  CHECK(hello->session == 0x1122334455667788ULL);
+  const auto& h = std::get<HelloMsg>(hello->body);
+  CHECK(h.certificate == "cert");
+  CHECK(h.wall_ms == 1718452800000);
+  CHECK(h.accepts == 0);  // an old client: it gets plain batches
+
+  auto batch = DecodeMessage(bytes(
+      "000000000e000000" "0000000002000100" "0100000003000000" "8877665544332211"
+      "0000000002000200" "0100000002000000" "0100000000000000" "050000000e000000"
+      "0900000016000000" "0100000022000000" "6365727400000000" "0500000032000000"
+      "0500000032000000" "63732d6f6e650000" "63732d74776f0000"));
+  REQUIRE_OK(batch);
+  const auto& b = std::get<BatchMsg>(batch->body);
+  CHECK(b.certificates == std::vector<std::string>{"cert"});
+  CHECK(b.changesets == std::vector<std::string>{"cs-one", "cs-two"});
+  CHECK(b.more);
+  CHECK(b.applied == 2);
+  CHECK(b.rejected == 1);
+}
+
+TEST_CASE("protocol: packed changesets: hostile packed fields are refused", "[protocol][packed]") {
+  const std::string list = LengthPrefixed({"one", "two", "three"});
+  const std::string frame = Zstd(list);
+  {
+    auto ok = DecodeMessage(BatchWithPacked(frame));
+    REQUIRE_OK(ok);
+    CHECK(std::get<BatchMsg>(ok->body).changesets == std::vector<std::string>{"one", "two", "three"});
+  }
+  auto refused = [](const std::string& bytes, const std::string& words, const ProtocolLimits& limits = {}) {
+    Status st = DecodeFailure(bytes, limits);
+    INFO(st.ToString());
+    CHECK(st.code() == Status::Code::kCorruption);
+    CHECK(st.message().find(words) != std::string::npos);
+  };
+  SECTION("a truncated frame, at every length") {
+    for (size_t n = 1; n < frame.size(); ++n) {
+      INFO("truncated to " << n << " of " << frame.size());
+      CHECK(DecodeFailure(BatchWithPacked(frame.substr(0, n))).code() == Status::Code::kCorruption);
+    }
+  }
+  SECTION("bytes after the frame, or a second frame") {
+    refused(BatchWithPacked(frame + "x"), "after their zstd frame");
+    refused(BatchWithPacked(frame + frame), "after their zstd frame");
+  }
+  SECTION("garbage, and garbage behind zstd's magic number") {
+    refused(BatchWithPacked("not zstd at all"), "not a zstd frame");
+    SeededRandom random(testing::TestSeed());
+    for (int i = 0; i < 200; ++i) {
+      std::string junk(4 + random.Uniform(200), '\0');
+      random.Fill(junk.data(), junk.size());
+      std::memcpy(junk.data(), frame.data(), 4);  // the magic number
+      INFO("junk #" << i);
+      CHECK(DecodeFailure(BatchWithPacked(junk)).code() == Status::Code::kCorruption);
+    }
+    // A skippable frame is zstd, but not what a sender writes.
+    refused(BatchWithPacked(std::string("\x50\x2a\x4d\x18\x04\x00\x00\x00" "abcd", 12)), "not a zstd frame");
+  }
+  SECTION("a frame that unpacks to more than the limit (a zip bomb)") {
+    const std::string bomb = Zstd(std::string(ProtocolLimits{}.max_unpacked_bytes + 1, '\0'));
+    CHECK(bomb.size() < 4096);
+    refused(BatchWithPacked(bomb), "over the limit");
+    ProtocolLimits small;
+    small.max_unpacked_bytes = list.size() - 1;
+    refused(BatchWithPacked(frame), "over the limit", small);
+    small.max_unpacked_bytes = list.size();
+    CHECK(DecodeMessage(BatchWithPacked(frame), small).ok());
+  }
+  SECTION("a frame header claiming a huge content size is refused before anything is allocated") {
+    // Magic; descriptor 0xC0 (8-byte content size, a window byte); window
+    // byte; content size 2^40; one empty last raw block.
+    std::string header("\x28\xb5\x2f\xfd\xc0\x00", 6);
+    for (int i = 0; i < 8; ++i) header.push_back(static_cast<char>(i == 5 ? 1 : 0));
+    header += std::string("\x01\x00\x00", 3);
+    refused(BatchWithPacked(header), "over the limit");
+  }
+  SECTION("a frame that does not declare its size") {
+    std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> cctx(ZSTD_createCCtx(), &ZSTD_freeCCtx);
+    REQUIRE(!ZSTD_isError(ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_contentSizeFlag, 0)));
+    std::string sizeless(ZSTD_compressBound(list.size()), '\0');
+    const size_t n = ZSTD_compress2(cctx.get(), sizeless.data(), sizeless.size(), list.data(), list.size());
+    REQUIRE_FALSE(ZSTD_isError(n));
+    sizeless.resize(n);
+    refused(BatchWithPacked(sizeless), "do not declare");
+  }
+  SECTION("a malformed list inside a good frame") {
+    refused(BatchWithPacked(Zstd(std::string("\x10\x00\x00\x00" "short", 9))), "runs past the end");
+    refused(BatchWithPacked(Zstd(list + std::string("\x01\x00", 2))), "inside a length");
+    refused(BatchWithPacked(Zstd("")), "no changeset");
+  }
+  SECTION("more changesets than the limit, packed or plain") {
+    ProtocolLimits limits;
+    limits.max_changesets = 2;
+    refused(BatchWithPacked(frame), "more than 2", limits);
+    refused(BatchWithPacked(Zstd(LengthPrefixed(std::vector<std::string>(5, "")))), "more than 2", limits);
+    refused(EncodeMessage(SyncMsg{kProtocolVersion, 1, BatchMsg{{}, {"a", "b", "c"}, false, 0, 0}}),
+            "too many changesets", limits);
+    limits.max_changesets = 3;
+    CHECK(DecodeMessage(BatchWithPacked(frame), limits).ok());
+  }
+  SECTION("plain and packed changesets in one message") {
+    refused(BatchWithPacked(frame, {"plain"}), "both plain and packed");
   }
 }
 

@@ -33,12 +33,15 @@ struct Recorded {
 
 // A whole session of `client_node` with the hub, both fresh, recorded the way
 // the sync_message target replays it (same options, same clock steps).
-Recorded RecordSession(County& county, NodeId client_node) {
+// `packing` false records two nodes from before packed changesets: plain
+// lists both ways.
+Recorded RecordSession(County& county, NodeId client_node, bool packing = true) {
   WorkingNode& hub = county.Fresh(NodeId::kHub);
   WorkingNode& station = county.Fresh(client_node);
-  SyncServer server(*hub.replica, FuzzSyncOptions());
-  SyncClient client(*station.replica, county.CertificateOf(NodeId::kHub), kHubAddress, kClientSession,
-                    FuzzSyncOptions());
+  SyncOptions options = FuzzSyncOptions();
+  options.packing = packing;
+  SyncServer server(*hub.replica, options);
+  SyncClient client(*station.replica, county.CertificateOf(NodeId::kHub), kHubAddress, kClientSession, options);
   const std::string curve = CurveHexOf(station.replica->identity().key);
   Recorded r;
   auto first = client.Start();
@@ -66,6 +69,10 @@ Seeds SyncMessageSeeds(County& county) {
   seeds["server-0512-session"] = Mode(0) + JoinParts(chengguan.requests);
   seeds["server-0512-hello"] = Mode(0) + chengguan.requests.front();
   seeds["client-0512-session"] = Mode(3) + JoinParts(chengguan.replies);
+  // Old peers' traffic: plain changesets, no accepts bits.
+  Recorded plain = RecordSession(county, NodeId::k0512, false);
+  seeds["server-0512-session-plain"] = Mode(0) + JoinParts(plain.requests);
+  seeds["client-0512-session-plain"] = Mode(3) + JoinParts(plain.replies);
   Recorded baisha = RecordSession(county, NodeId::k0513);
   seeds["server-0513-session"] = Mode(1) + JoinParts(baisha.requests);
   seeds["client-0513-replies-to-0512"] = Mode(3) + JoinParts(baisha.replies);
