@@ -124,7 +124,7 @@ Result<std::string> LocalTransaction::PutValues(const std::string& table, std::o
     ASSIGN_OR_RETURN(std::string notice, NextNoticeNumber(assigned_at));
     typed.emplace_back(static_cast<uint32_t>(def->ColumnIndex("notice_number")), Value::Text(notice));
   }
-  RETURN_IF_ERROR(AddRowOp(*def, row_scope, row_id, false, typed, std::move(stored)));
+  RETURN_IF_ERROR(AddRowOp(*def, row_scope, row_id, false, typed, std::move(stored), /*fresh_id=*/!id));
   return row_id;
 }
 
@@ -190,7 +190,7 @@ Result<Digest> LocalTransaction::LogHash(int64_t log_id) {
 
 Status LocalTransaction::AddRowOp(const TableDef& table, const std::string& scope, const std::string& id,
                                   bool deleted, const std::vector<std::pair<uint32_t, Value>>& values,
-                                  std::optional<StoredRow> stored) {
+                                  std::optional<StoredRow> stored, bool fresh_id) {
   ASSIGN_OR_RETURN(Pending * p, PendingFor(scope, table.cls));
   // Seal first if this row could push the changeset past its target size;
   // PutValues bounds a row at half the target, so every row fits a fresh one.
@@ -215,6 +215,7 @@ Status LocalTransaction::AddRowOp(const TableDef& table, const std::string& scop
   }
   auto [row_it, new_row] = p->row_index.try_emplace({table.name, id}, table_it->rows.size());
   if (new_row) {
+    if (!fresh_id) p->only_new_rows = false;
     table_it->rows.push_back(RowOp{id, deleted, {}});
     p->approx_bytes += EncodedRowBytes(id);
     pending_rows_[{table.name, id}] = ChainKey{scope, table.cls};
@@ -301,8 +302,7 @@ Status LocalTransaction::SealOnce(Pending& p) {
   }
   ASSIGN_OR_RETURN(c.hlc, replica_.NextLocalHlc());
   c.schema_version = replica_.schema_.version;
-  ASSIGN_OR_RETURN(SignedChangeset signed_cs, SignChangeset(c, replica_.key_));
-  RETURN_IF_ERROR(replica_.AppendAndApply(c, signed_cs, &touched_));
+  RETURN_IF_ERROR(replica_.AppendAndApplyLocal(c, p.only_new_rows, &touched_).status());
   ++sealed_;
   for (const auto& [key, index] : p.row_index) pending_rows_.erase(key);
   // Start the chain's next changeset: same author, scope and class.

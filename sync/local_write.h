@@ -98,6 +98,7 @@ class LocalTransaction {
     std::map<Digest, uint16_t> dep_index;
     std::unordered_map<RowKey, size_t, RowKeyHash> row_index;  // (table, id) -> op
     size_t approx_bytes = 0;
+    bool only_new_rows = true;  // every row op creates a row with a fresh id
   };
   using ChainKey = std::pair<std::string, TableClass>;  // (scope, class)
 
@@ -109,9 +110,11 @@ class LocalTransaction {
   Status SealOnce(Pending& pending);
   // Adds a row op to the chain's pending changeset. `stored` is the row's
   // metadata as the caller read it (nullopt: none stored); it is read again
-  // only if the changeset must be sealed first.
+  // only if the changeset must be sealed first. `fresh_id`: `id` was made
+  // just now (NewRowId), so no row anywhere has it.
   Status AddRowOp(const TableDef& table, const std::string& scope, const std::string& id, bool deleted,
-                  const std::vector<std::pair<uint32_t, Value>>& values, std::optional<StoredRow> stored);
+                  const std::vector<std::pair<uint32_t, Value>>& values, std::optional<StoredRow> stored,
+                  bool fresh_id = false);
   Result<std::string> NextNoticeNumber(const std::optional<std::string>& assigned_at);
   Result<Digest> LogHash(int64_t log_id);
 

@@ -7,13 +7,14 @@
 namespace aidsync {
 namespace {
 
+// Binds without a copy: `value` must outlive the statement's next Run.
 void BindValue(Statement& stmt, int index, const Value& value) {
   if (auto* i = std::get_if<int64_t>(&value.v)) {
     stmt.Bind(index, *i);
   } else if (auto* d = std::get_if<double>(&value.v)) {
     stmt.Bind(index, *d);
   } else if (auto* s = std::get_if<std::string>(&value.v)) {
-    stmt.BindText(index, *s);
+    stmt.BindTextView(index, *s);
   } else {
     stmt.BindNull(index);
   }
@@ -69,7 +70,7 @@ Value ColumnValue(const Statement& stmt, int i) {
 
 Result<std::optional<StoredRow>> LoadRowMeta(Database& db, const std::string& table, const std::string& id) {
   auto stmt = db.Cached("SELECT scope, meta FROM aidsync_row_meta WHERE tbl = ? AND id = ?");
-  stmt->BindText(1, table).BindText(2, id);
+  stmt->BindTextView(1, table).BindTextView(2, id);
   ASSIGN_OR_RETURN(bool row, stmt->Step());
   if (!row) return std::optional<StoredRow>();
   StoredRow out;
@@ -81,7 +82,7 @@ Result<std::optional<StoredRow>> LoadRowMeta(Database& db, const std::string& ta
 }
 
 Status ChangesetApplier::Apply(const ChangesetContent& content, const Digest& id, int64_t log_id,
-                               bool* complete, std::vector<TouchedRow>* touched) {
+                               bool* complete, std::vector<TouchedRow>* touched, bool rows_are_new) {
   *complete = true;
   // Versions are named on the wire by changeset id; locally by log id.
   std::vector<std::optional<int64_t>> dep_log_ids(content.deps.size());
@@ -105,7 +106,7 @@ Status ChangesetApplier::Apply(const ChangesetContent& content, const Digest& id
     std::vector<int> ordinals;
     for (const auto& column : table.columns) ordinals.push_back(def->ColumnIndex(column));
     for (const auto& row : table.rows) {
-      RETURN_IF_ERROR(ApplyRow(content, id, log_id, *def, ordinals, row, dep_log_ids, complete));
+      RETURN_IF_ERROR(ApplyRow(content, id, log_id, *def, ordinals, row, dep_log_ids, rows_are_new, complete));
       if (touched) touched->push_back({def, row.id});
     }
   }
@@ -156,9 +157,13 @@ Result<bool> ChangesetApplier::HeadLess(const Head& a, const Head& b) {
 
 Status ChangesetApplier::ApplyRow(const ChangesetContent& content, const Digest& id, int64_t log_id,
                                   const TableDef& table, const std::vector<int>& ordinals, const RowOp& row,
-                                  const std::vector<std::optional<int64_t>>& dep_log_ids, bool* complete) {
+                                  const std::vector<std::optional<int64_t>>& dep_log_ids, bool row_is_new,
+                                  bool* complete) {
   RETURN_IF_ERROR(ValidateRowId(row.id));
-  ASSIGN_OR_RETURN(std::optional<StoredRow> stored, LoadRowMeta(db_, table.name, row.id));
+  std::optional<StoredRow> stored;
+  if (!row_is_new) {
+    ASSIGN_OR_RETURN(stored, LoadRowMeta(db_, table.name, row.id));
+  }
   if (stored && stored->scope != content.scope) {
     // A row's scope is fixed at creation. Honest writers read it from the row,
     // so this is two stations that chose one id (legacy imports) or a
@@ -227,8 +232,9 @@ Status ChangesetApplier::ApplyRow(const ChangesetContent& content, const Digest&
 
   auto save = db_.Cached(
       "INSERT OR REPLACE INTO aidsync_row_meta(tbl, id, scope, conflicts, meta) VALUES (?, ?, ?, ?, ?)");
-  save->BindText(1, table.name).BindText(2, row.id).BindText(3, state.scope);
-  save->Bind(4, static_cast<int64_t>(meta.OpenConflicts())).BindBlob(5, EncodeRowMeta(meta));
+  const std::string blob = EncodeRowMeta(meta);  // bound without a copy: outlives Run
+  save->BindTextView(1, table.name).BindTextView(2, row.id).BindTextView(3, state.scope);
+  save->Bind(4, static_cast<int64_t>(meta.OpenConflicts())).BindBlobView(5, blob);
   return save->Run();
 }
 
@@ -263,7 +269,8 @@ Status ChangesetApplier::WriteDomainRow(const TableDef& table, const std::string
   std::sort(write.begin(), write.end());
   write.erase(std::unique(write.begin(), write.end()), write.end());
   auto stmt = db_.Cached(UpsertSql(table, write));
-  stmt->BindText(1, id).BindText(2, scope);
+  // Everything bound lives in the caller's row and metadata until Run.
+  stmt->BindTextView(1, id).BindTextView(2, scope);
   int index = 3;
   for (uint32_t c : write) {
     const FieldState& field = meta.Field(c);

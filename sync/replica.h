@@ -355,6 +355,17 @@ class Replica {
   // Sets *log_id.
   Status AppendAndApply(const ChangesetContent& content, const SignedChangeset& signed_cs,
                         std::vector<TouchedRow>* touched);
+  // The same for a changeset this node writes: signs `content` with the node
+  // key on a second thread while this one materializes it under the next log
+  // id, then logs it (signing was a quarter of a local write; the two need
+  // nothing from each other: ChangesetApplier::Apply). `rows_are_new`: no
+  // row of `content` has metadata yet. Returns the signed changeset. Inside
+  // a transaction; on failure the caller rolls it back.
+  Result<SignedChangeset> AppendAndApplyLocal(const ChangesetContent& content, bool rows_are_new,
+                                              std::vector<TouchedRow>* touched);
+  // Writes the log row of a materialized changeset and folds it into its chain head.
+  Status LogChangeset(const ChangesetContent& content, const SignedChangeset& signed_cs, int64_t log_id,
+                      bool complete);
   // One received changeset: check, then apply / hold / reject. Sets
   // *applied_id when it was applied, so held successors can be released.
   // Fails only for problems of this node's store.

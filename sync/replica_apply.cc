@@ -1,6 +1,7 @@
 // Applying changesets received from other nodes (DESIGN 4, 6): every check a
 // received changeset must pass, and what happens to one that fails.
 #include <cstdlib>
+#include <future>
 
 #include "schema/scope.h"
 #include "sync/replica.h"
@@ -37,17 +38,36 @@ bool IsRefusal(const Status& st) {
 
 }  // namespace
 
+Status Replica::LogChangeset(const ChangesetContent& content, const SignedChangeset& signed_cs, int64_t log_id,
+                             bool complete) {
+  auto insert = db_->Cached(
+      "INSERT INTO aidsync_log(id, hash, author, scope, class, seq, hlc, envelope, complete, received_at) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  // Bound without copies: all of it outlives Run.
+  insert->Bind(1, log_id);
+  insert->BindBlobView(2, signed_cs.id.view()).BindBlobView(3, content.author.view()).BindTextView(4, content.scope);
+  insert->Bind(5, static_cast<int64_t>(content.cls)).Bind(6, static_cast<int64_t>(content.seq));
+  insert->Bind(7, static_cast<int64_t>(content.hlc)).BindBlobView(8, signed_cs.envelope);
+  insert->Bind(9, int64_t{complete ? 1 : 0}).Bind(10, env_.clock->NowMillis());
+  RETURN_IF_ERROR(insert->Run());
+  return UpdateChainHead(content, signed_cs.id);
+}
+
+// The log id the next changeset gets: the one SQLite would choose itself
+// (rowid max + 1). Stable inside the caller's write transaction.
+static Result<int64_t> NextLogId(Database& db) {
+  auto next = db.Cached("SELECT coalesce(max(id), 0) + 1 FROM aidsync_log");
+  ASSIGN_OR_RETURN(bool row, next->Step());
+  if (!row) return Status::Corruption("cannot read the log's last id");
+  return next->ColumnInt(0);
+}
+
 Status Replica::AppendAndApply(const ChangesetContent& content, const SignedChangeset& signed_cs,
                                std::vector<TouchedRow>* touched) {
-  auto insert = db_->Cached(
-      "INSERT INTO aidsync_log(hash, author, scope, class, seq, hlc, envelope, complete, received_at) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)");
-  insert->BindBlob(1, signed_cs.id.view()).BindBlob(2, content.author.view()).BindText(3, content.scope);
-  insert->Bind(4, static_cast<int64_t>(content.cls)).Bind(5, static_cast<int64_t>(content.seq));
-  insert->Bind(6, static_cast<int64_t>(content.hlc)).BindBlob(7, signed_cs.envelope);
-  insert->Bind(8, env_.clock->NowMillis());
-  RETURN_IF_ERROR(insert->Run());
-  int64_t log_id = db_->LastInsertRowId();
+  // Logged first: an HLC tie between heads is broken by reading both
+  // changesets' authors and ids from the log.
+  ASSIGN_OR_RETURN(int64_t log_id, NextLogId(*db_));
+  RETURN_IF_ERROR(LogChangeset(content, signed_cs, log_id, true));
   bool complete = true;
   RETURN_IF_ERROR(applier_.Apply(content, signed_cs.id, log_id, &complete, touched));
   if (!complete) {
@@ -55,7 +75,26 @@ Status Replica::AppendAndApply(const ChangesetContent& content, const SignedChan
     mark->Bind(1, log_id);
     RETURN_IF_ERROR(mark->Run());
   }
-  return UpdateChainHead(content, signed_cs.id);
+  return Status::OK();
+}
+
+Result<SignedChangeset> Replica::AppendAndApplyLocal(const ChangesetContent& content, bool rows_are_new,
+                                                     std::vector<TouchedRow>* touched) {
+  // A thread costs more than signing a handful of rows saves.
+  constexpr size_t kRowsWorthAThread = 16;
+  size_t rows = 0;
+  for (const auto& t : content.tables) rows += t.rows.size();
+  ASSIGN_OR_RETURN(int64_t log_id, NextLogId(*db_));
+  std::future<Result<SignedChangeset>> signing;
+  if (rows >= kRowsWorthAThread)
+    signing = std::async(std::launch::async, [&] { return SignChangeset(content, key_); });
+  bool complete = true;
+  Status applied = applier_.Apply(content, Digest{}, log_id, &complete, touched, rows_are_new);
+  Result<SignedChangeset> signed_cs = signing.valid() ? signing.get() : SignChangeset(content, key_);
+  RETURN_IF_ERROR(applied);
+  if (!signed_cs.ok()) return signed_cs.status();
+  RETURN_IF_ERROR(LogChangeset(content, *signed_cs, log_id, complete));
+  return signed_cs;
 }
 
 Status Replica::InWriteTransaction(const std::function<Status()>& fn) {

@@ -1,5 +1,7 @@
 #include "sync/sqlite.h"
 
+#include <mutex>
+
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -39,6 +41,16 @@ Statement& Statement::Bind(int index, double value) {
 }
 Statement& Statement::BindText(int index, std::string_view value) {
   sqlite3_bind_text(stmt_, index, value.data(), static_cast<int>(value.size()), SQLITE_TRANSIENT);
+  return *this;
+}
+Statement& Statement::BindTextView(int index, std::string_view value) {
+  sqlite3_bind_text(stmt_, index, value.data(), static_cast<int>(value.size()), SQLITE_STATIC);
+  return *this;
+}
+Statement& Statement::BindBlobView(int index, std::string_view value) {
+  static const char kEmpty = 0;  // as in BindBlob: empty is a blob, not NULL
+  sqlite3_bind_blob(stmt_, index, value.empty() ? &kEmpty : value.data(), static_cast<int>(value.size()),
+                    SQLITE_STATIC);
   return *this;
 }
 Statement& Statement::BindBlob(int index, std::string_view value) {
@@ -161,6 +173,11 @@ Status StatusFromSqlite(sqlite3* db, int rc, const std::string& context) {
 }
 
 Result<std::unique_ptr<Database>> Database::Open(const std::string& path, const Options& options) {
+  // Before SQLite's first use in the process: no global memory statistics.
+  // They take a process-wide mutex on every allocation SQLite makes (about
+  // 2.5% of a write's instructions); nothing here reads them.
+  static std::once_flag configured;
+  std::call_once(configured, [] { (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
   int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
   flags |= options.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
   if (options.create && !options.read_only) flags |= SQLITE_OPEN_CREATE;
