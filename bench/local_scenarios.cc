@@ -125,17 +125,6 @@ Result<int64_t> CountRows(Replica& replica) {
   return std::get<int64_t>(q.rows.at(0).at(0).v);
 }
 
-// Best of `repeats`: the fastest of several runs is the one least disturbed
-// by whatever else the machine did; aidsync and plain SQLite get the same.
-Result<double> Fastest(int repeats, const std::function<Result<double>(int)>& run) {
-  double best = 0;
-  for (int r = 0; r < repeats; ++r) {
-    ASSIGN_OR_RETURN(double seconds, run(r));
-    if (r == 0 || seconds < best) best = seconds;
-  }
-  return best;
-}
-
 Status CheckApplied(Replica& hub, const ApplyReport& report, int64_t changesets, int64_t records) {
   ASSIGN_OR_RETURN(int64_t rows, CountRows(hub));
   if (report.applied != changesets || rows != records)

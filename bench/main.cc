@@ -38,6 +38,7 @@ void ApplySmokeSizes(Options& o) {
   o.local.single_records = 50;
   o.local.batched_records = 2000;
   o.local.repeats = 1;
+  o.sync.import_repeats = 1;
   o.sync.records = 2000;
   o.sync.repeats = 2;
   o.sync.throttled_records = 100;
@@ -66,6 +67,8 @@ int main(int argc, char** argv) {
   app.add_option("--repeats", o.sync.repeats, "new-records syncs per replica size (the median counts)")
       ->check(CLI::Range(1, 100));
   app.add_option("--local-repeats", o.local.repeats, "runs of each in-process measurement (the fastest counts)")
+      ->check(CLI::Range(1, 20));
+  app.add_option("--import-repeats", o.sync.import_repeats, "imports timed, into fresh hubs (the fastest counts)")
       ->check(CLI::Range(1, 20));
   app.add_option("--dir", o.dir, "work in this new directory and keep it (default: a temporary one, removed)");
   CLI11_PARSE(app, argc, argv);

@@ -27,6 +27,15 @@ json Report::Summary() const {
               {"missed", missed_}};
 }
 
+Result<double> Fastest(int repeats, const std::function<Result<double>(int)>& run) {
+  double best = 0;
+  for (int r = 0; r < repeats; ++r) {
+    ASSIGN_OR_RETURN(double seconds, run(r));
+    if (r == 0 || seconds < best) best = seconds;
+  }
+  return best;
+}
+
 double Round(double value, int digits) {
   const double scale = std::pow(10.0, digits);
   return std::round(value * scale) / scale;

@@ -6,8 +6,11 @@
 // Not thread-safe: scenarios run one after another.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
+
+#include "base/status.h"
 
 #include <nlohmann/json.hpp>
 
@@ -31,6 +34,11 @@ class Report {
   int targets_ = 0;
   std::vector<std::string> missed_;
 };
+
+// The fastest of `repeats` runs of `run(r)` (each returns seconds): the run
+// least disturbed by whatever else the machine did. aidsync and plain SQLite
+// are measured alike. Fails with the first failing run.
+Result<double> Fastest(int repeats, const std::function<Result<double>(int)>& run);
 
 // seconds rounded for display (milliseconds resolution under 10 s).
 double Round(double value, int digits = 3);

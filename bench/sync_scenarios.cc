@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "bench/county.h"
@@ -74,14 +75,28 @@ Status ImportAndInitialSync(const std::string& dir, const SyncSizes& sizes, Repo
   const int64_t fields = n * static_cast<int64_t>(RecordColumns().size());
   const std::string csv = dir + "/records.csv";
   RETURN_IF_ERROR(WriteRecordsCsv(csv, 0, n, kTownship));
-  ASSIGN_OR_RETURN(double plain, PlainInsertSeconds(dir + "/plain-import.db", n, n));
+  ASSIGN_OR_RETURN(double plain, Fastest(sizes.import_repeats, [&](int r) {
+    return PlainInsertSeconds(dir + "/plain-import" + std::to_string(r) + ".db", n, n);
+  }));
 
-  ASSIGN_OR_RETURN(CommandRun import, county.ImportAtHub(csv));
-  RETURN_IF_ERROR(ExpectRecords(county, county.hub_dir(), n, "after the import"));
-  const double rate = n / import.seconds, plain_rate = n / plain;
+  // The import into `county` counts with those into scratch hubs before it.
+  CommandRun import;
+  ASSIGN_OR_RETURN(double import_seconds, Fastest(sizes.import_repeats, [&](int r) -> Result<double> {
+    const bool last = r + 1 == sizes.import_repeats;
+    std::optional<County> scratch;
+    if (!last) {
+      ASSIGN_OR_RETURN(County c, County::Create(dir + "/import-" + std::to_string(r)));
+      scratch.emplace(std::move(c));
+    }
+    County& into = last ? county : *scratch;
+    ASSIGN_OR_RETURN(import, into.ImportAtHub(csv));
+    RETURN_IF_ERROR(ExpectRecords(into, into.hub_dir(), n, "after the import"));
+    return import.seconds;
+  }));
+  const double rate = n / import_seconds, plain_rate = n / plain;
   report.Emit({{"scenario", "import_csv"},
                {"records", n},
-               {"seconds", Round(import.seconds)},
+               {"seconds", Round(import_seconds)},
                {"records_per_second", Round(rate, 0)},
                {"peak_rss_mib", Round(import.peak_rss_kib / kMiB, 1)},
                {"plain_sqlite", {{"seconds", Round(plain)}, {"records_per_second", Round(plain_rate, 0)}}},

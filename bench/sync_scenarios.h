@@ -15,6 +15,7 @@ namespace aidsync::bench {
 
 struct SyncSizes {
   int64_t records = 100000;            // imported at the hub; the initial sync moves them all
+  int import_repeats = 3;              // imports (and plain inserts) timed; the fastest counts
   int64_t new_records = 10;            // per "new records" sync
   int repeats = 5;                     // "new records" syncs per replica size; the median counts
   int64_t throttled_records = 10000;   // moved over the throttled link

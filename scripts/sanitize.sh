@@ -26,9 +26,12 @@ case "$kind" in
   tsan)
     dir=build-tsan
     flags=(-DAIDSYNC_SANITIZE=thread)
-    # The daemon (threads: sync server, ZAP handler, status page workers) and
-    # the protocol, in process and over real sockets.
-    tests=(protocol_test sync_session_test net_test trust_net_test http_status_test status_page_test load_test)
+    # The daemon (threads: sync server, ZAP handler, status page workers), the
+    # protocol, in process and over real sockets, and the replica's own
+    # threads (a received batch verified ahead, a local changeset signed while
+    # it is merged: docs/PERFORMANCE.md).
+    tests=(protocol_test sync_session_test net_test trust_net_test http_status_test status_page_test load_test
+           replica_apply_test replica_property_test replica_test)
     targets=(aidsync "${tests[@]}")
     labels="^($(IFS='|'; echo "${tests[*]}"))\$"
     ;;

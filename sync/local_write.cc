@@ -22,7 +22,7 @@ constexpr size_t kMaxDepsPerChangeset = 60000;
 }  // namespace
 
 LocalTransaction::LocalTransaction(Replica& replica, std::unique_ptr<Transaction> tx)
-    : replica_(replica), tx_(std::move(tx)) {}
+    : replica_(replica), tx_(std::move(tx)), id_random_(*replica.env_.random) {}
 
 LocalTransaction::~LocalTransaction() = default;  // tx_ rolls back unless committed
 
@@ -32,6 +32,7 @@ Result<std::string> LocalTransaction::Put(const std::string& table, std::optiona
   const TableDef* def = replica_.schema_.FindTable(table);
   if (def == nullptr) return Status::NotFound("table '" + table + "' is not in the schema");
   std::vector<std::pair<std::string, Value>> values;
+  values.reserve(text_values.size());
   for (const auto& [column, text] : text_values) {
     int index = def->ColumnIndex(column);
     if (index < 0)
@@ -54,6 +55,7 @@ Result<std::string> LocalTransaction::PutValues(const std::string& table, std::o
     return Status::Unauthorized("table '" + table + "' is reference data: only the county hub writes it");
 
   std::vector<std::pair<uint32_t, Value>> typed;
+  typed.reserve(values.size() + 1);  // + a notice number
   bool has_notice = false;
   for (auto& [column, value] : values) {
     int index = def->ColumnIndex(column);
@@ -84,7 +86,7 @@ Result<std::string> LocalTransaction::PutValues(const std::string& table, std::o
     RETURN_IF_ERROR(ValidateRowId(*id));
     row_id = *id;
   } else {
-    row_id = NewRowId(*replica_.env_.clock, *replica_.env_.random);
+    row_id = NewRowId(*replica_.env_.clock, id_random_);
   }
 
   // A fresh UUIDv7 names no stored row (74 random bits): no lookup.
@@ -124,7 +126,7 @@ Result<std::string> LocalTransaction::PutValues(const std::string& table, std::o
     ASSIGN_OR_RETURN(std::string notice, NextNoticeNumber(assigned_at));
     typed.emplace_back(static_cast<uint32_t>(def->ColumnIndex("notice_number")), Value::Text(notice));
   }
-  RETURN_IF_ERROR(AddRowOp(*def, row_scope, row_id, false, typed, std::move(stored), /*fresh_id=*/!id));
+  RETURN_IF_ERROR(AddRowOp(*def, row_scope, row_id, false, std::move(typed), std::move(stored), /*fresh_id=*/!id));
   return row_id;
 }
 
@@ -189,7 +191,7 @@ Result<Digest> LocalTransaction::LogHash(int64_t log_id) {
 }
 
 Status LocalTransaction::AddRowOp(const TableDef& table, const std::string& scope, const std::string& id,
-                                  bool deleted, const std::vector<std::pair<uint32_t, Value>>& values,
+                                  bool deleted, std::vector<std::pair<uint32_t, Value>> values,
                                   std::optional<StoredRow> stored, bool fresh_id) {
   ASSIGN_OR_RETURN(Pending * p, PendingFor(scope, table.cls));
   // Seal first if this row could push the changeset past its target size;
@@ -256,21 +258,22 @@ Status LocalTransaction::AddRowOp(const TableDef& table, const std::string& scop
     }
     return Status::OK();
   }
-  for (const auto& [column, value] : values) {
+  op.fields.reserve(op.fields.size() + values.size());
+  for (auto& [column, value] : values) {
     // A plain copy: clang 14 cannot capture a structured binding.
     const auto index = column;
     auto existing = std::find_if(op.fields.begin(), op.fields.end(),
                                  [&](const FieldWriteOp& f) { return f.column == index; });
     if (existing != op.fields.end()) {
-      existing->value = value;  // written twice in one transaction: the last value wins
       p->approx_bytes += EncodedFieldBytes(value, 0);
+      existing->value = std::move(value);  // written twice in one transaction: the last value wins
       continue;
     }
     FieldWriteOp fw;
     fw.column = static_cast<uint16_t>(column);
-    fw.value = value;
     ASSIGN_OR_RETURN(fw.overwrites, overwrites_of(column));
     p->approx_bytes += EncodedFieldBytes(value, fw.overwrites.size());
+    fw.value = std::move(value);
     op.fields.push_back(std::move(fw));
   }
   return Status::OK();

@@ -113,13 +113,14 @@ class LocalTransaction {
   // only if the changeset must be sealed first. `fresh_id`: `id` was made
   // just now (NewRowId), so no row anywhere has it.
   Status AddRowOp(const TableDef& table, const std::string& scope, const std::string& id, bool deleted,
-                  const std::vector<std::pair<uint32_t, Value>>& values, std::optional<StoredRow> stored,
+                  std::vector<std::pair<uint32_t, Value>> values, std::optional<StoredRow> stored,
                   bool fresh_id = false);
   Result<std::string> NextNoticeNumber(const std::optional<std::string>& assigned_at);
   Result<Digest> LogHash(int64_t log_id);
 
   Replica& replica_;
   std::unique_ptr<Transaction> tx_;
+  BufferedRandom id_random_;  // row ids: public, drawn in bulk
   std::map<ChainKey, Pending> pending_;
   // Rows in a not-yet-sealed changeset, and the chain they are in.
   std::unordered_map<RowKey, ChainKey, RowKeyHash> pending_rows_;

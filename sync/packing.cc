@@ -27,24 +27,36 @@ struct FreeDCtx {
 };
 
 // Checks the frame's shape and declared size before anything is allocated
-// for its content; returns that size.
-Result<size_t> DeclaredSize(std::string_view frame, const UnpackLimits& limits) {
+// for its content; returns that size. `what` names the bytes in errors.
+Result<size_t> DeclaredSize(std::string_view frame, size_t max_bytes, const std::string& what) {
   // Exactly one ordinary zstd frame: skippable frames, dictionaries' magic
-  // and concatenated frames are not what a sender writes.
+  // and concatenated frames are not what a writer makes.
   if (frame.size() < kLengthBytes || GetLength(frame.data()) != ZSTD_MAGICNUMBER)
-    return Status::Corruption("packed changesets are not a zstd frame");
+    return Status::Corruption(what + " are not a zstd frame");
   const size_t whole = ZSTD_findFrameCompressedSize(frame.data(), frame.size());
-  if (ZSTD_isError(whole)) return Status::Corruption("packed changesets are a truncated or malformed zstd frame");
-  if (whole != frame.size()) return Status::Corruption("packed changesets have bytes after their zstd frame");
+  if (ZSTD_isError(whole)) return Status::Corruption(what + " are a truncated or malformed zstd frame");
+  if (whole != frame.size()) return Status::Corruption(what + " have bytes after their zstd frame");
   const unsigned long long declared = ZSTD_getFrameContentSize(frame.data(), frame.size());
-  if (declared == ZSTD_CONTENTSIZE_ERROR) return Status::Corruption("packed changesets have a malformed frame header");
-  if (declared == ZSTD_CONTENTSIZE_UNKNOWN)
-    return Status::Corruption("packed changesets do not declare their unpacked size");
-  if (declared > limits.max_unpacked_bytes)
-    return Status::Corruption("packed changesets would unpack to " + std::to_string(declared) +
-                              " bytes, over the limit of " + std::to_string(limits.max_unpacked_bytes));
-  if (declared == 0) return Status::Corruption("packed changesets hold no changeset");
+  if (declared == ZSTD_CONTENTSIZE_ERROR) return Status::Corruption(what + " have a malformed frame header");
+  if (declared == ZSTD_CONTENTSIZE_UNKNOWN) return Status::Corruption(what + " do not declare their unpacked size");
+  if (declared > max_bytes)
+    return Status::Corruption(what + " would unpack to " + std::to_string(declared) + " bytes, over the limit of " +
+                              std::to_string(max_bytes));
+  if (declared == 0) return Status::Corruption(what + " hold no changeset");
   return static_cast<size_t>(declared);
+}
+
+// One-shot decompression of a checked frame into exactly its declared size:
+// zstd fails if the frame produces more, and reports what it produced if less.
+Result<std::string> Decompress(std::string_view frame, size_t max_bytes, const std::string& what) {
+  ASSIGN_OR_RETURN(size_t size, DeclaredSize(frame, max_bytes, what));
+  std::unique_ptr<ZSTD_DCtx, FreeDCtx> dctx(ZSTD_createDCtx());
+  if (!dctx) return Status::Unavailable("zstd cannot allocate a decompression context");
+  std::string out(size, '\0');
+  const size_t n = ZSTD_decompressDCtx(dctx.get(), out.data(), out.size(), frame.data(), frame.size());
+  if (ZSTD_isError(n)) return Status::Corruption(what + " do not decompress: " + ZSTD_getErrorName(n));
+  if (n != size) return Status::Corruption(what + " unpack to another size than their frame declares");
+  return out;
 }
 
 // Splits the unpacked list (u32 LE length, bytes; repeated) into envelopes.
@@ -73,16 +85,29 @@ Packer::~Packer() = default;
 Packer::Packer(Packer&&) noexcept = default;
 Packer& Packer::operator=(Packer&&) noexcept = default;
 
-Result<std::string> Packer::Pack(const std::vector<std::string>& envelopes) {
-  if (!cctx_) {
-    // Made on first use, so a session that never packs costs nothing.
-    cctx_.reset(ZSTD_createCCtx());
-    if (!cctx_) return Status::Unavailable("zstd cannot allocate a compression context");
-    if (ZSTD_isError(ZSTD_CCtx_setParameter(cctx_.get(), ZSTD_c_compressionLevel, level_))) {
-      cctx_.reset();
-      return Status::Unavailable("zstd refuses compression level " + std::to_string(level_));
-    }
+bool Packer::Ready() {
+  if (cctx_) return true;
+  // Made on first use, so a session that never packs costs nothing.
+  cctx_.reset(ZSTD_createCCtx());
+  if (!cctx_) return false;
+  if (ZSTD_isError(ZSTD_CCtx_setParameter(cctx_.get(), ZSTD_c_compressionLevel, level_))) {
+    cctx_.reset();
+    return false;
   }
+  return true;
+}
+
+std::string Packer::PackStored(std::string_view envelope) {
+  if (!Ready()) return std::string(envelope);
+  std::string frame(ZSTD_compressBound(envelope.size()), '\0');
+  const size_t n = ZSTD_compress2(cctx_.get(), frame.data(), frame.size(), envelope.data(), envelope.size());
+  if (ZSTD_isError(n) || n >= envelope.size()) return std::string(envelope);
+  frame.resize(n);
+  return frame;
+}
+
+Result<std::string> Packer::Pack(const std::vector<std::string>& envelopes) {
+  if (!Ready()) return Status::Unavailable("zstd cannot set up a compression context at level " + std::to_string(level_));
   scratch_.clear();
   for (const auto& e : envelopes) {
     // Envelopes are at most ChangesetLimits' 263,168 bytes; a u32 holds any.
@@ -101,17 +126,13 @@ Result<std::string> Packer::Pack(const std::vector<std::string>& envelopes) {
 }
 
 Result<std::vector<std::string>> Unpack(std::string_view frame, const UnpackLimits& limits) {
-  ASSIGN_OR_RETURN(size_t size, DeclaredSize(frame, limits));
-  std::unique_ptr<ZSTD_DCtx, FreeDCtx> dctx(ZSTD_createDCtx());
-  if (!dctx) return Status::Unavailable("zstd cannot allocate a decompression context");
-  std::string list(size, '\0');
-  // One-shot decompression into a buffer of exactly the declared size: zstd
-  // fails if the frame produces more, and reports what it produced if less.
-  const size_t n = ZSTD_decompressDCtx(dctx.get(), list.data(), list.size(), frame.data(), frame.size());
-  if (ZSTD_isError(n))
-    return Status::Corruption(std::string("packed changesets do not decompress: ") + ZSTD_getErrorName(n));
-  if (n != size) return Status::Corruption("packed changesets unpack to another size than their frame declares");
+  ASSIGN_OR_RETURN(std::string list, Decompress(frame, limits.max_unpacked_bytes, "packed changesets"));
   return SplitList(list, limits);
+}
+
+Result<std::string> UnpackStoredEnvelope(std::string_view stored, size_t max_bytes) {
+  if (stored.size() < kLengthBytes || GetLength(stored.data()) != ZSTD_MAGICNUMBER) return std::string(stored);
+  return Decompress(stored, max_bytes, "stored changeset bytes");
 }
 
 }  // namespace aidsync

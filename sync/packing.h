@@ -53,10 +53,21 @@ class Packer {
   // the memory it needs; the caller then sends the list unpacked.
   Result<std::string> Pack(const std::vector<std::string>& envelopes);
 
+  // The form aidsync_log stores `envelope` in (see "the log's stored
+  // envelopes" below), with this packer's context and level: a writer of many
+  // changesets keeps one Packer(kStoredEnvelopeLevel), since a fresh zstd
+  // context per changeset cost a local write 15%. Never fails: verbatim when
+  // zstd cannot make it smaller or cannot get memory.
+  std::string PackStored(std::string_view envelope);
+
  private:
   struct Free {
     void operator()(ZSTD_CCtx_s* cctx) const;
   };
+  // The context, made on first use with this packer's level. False if zstd
+  // could not allocate it.
+  bool Ready();
+
   std::unique_ptr<ZSTD_CCtx_s, Free> cctx_;
   int level_;
   std::string scratch_;  // the length-prefixed list before compression; reused
@@ -69,5 +80,23 @@ class Packer {
 // past the end), holds no envelope, or holds more than max_entries.
 // Thread-safe (each call uses its own decompression context).
 Result<std::vector<std::string>> Unpack(std::string_view frame, const UnpackLimits& limits = {});
+
+// ---- the log's stored envelopes (docs/FORMATS.md, aidsync_log.envelope) ----
+//
+// aidsync_log keeps each changeset's envelope as one zstd frame when that is
+// smaller, else verbatim. Half a replica's bytes were envelopes, which
+// Cap'n Proto leaves mostly padding and repeated ids; compressed, an import
+// writes about half as much (docs/PERFORMANCE.md). The two forms are told
+// apart by their first four bytes: a zstd frame starts with its magic number
+// (28 B5 2F FD), an envelope with its segment count minus one (0).
+
+// zstd level of stored envelopes: level 1 keeps nearly all of level 3's gain
+// at the lowest cost on the writing thread.
+constexpr int kStoredEnvelopeLevel = 1;
+
+// The envelope that `stored` holds. Corruption when it is a zstd frame that
+// is malformed, does not declare its size or declares more than `max_bytes`
+// (a damaged file must not make a reader allocate gigabytes). Thread-safe.
+Result<std::string> UnpackStoredEnvelope(std::string_view stored, size_t max_bytes);
 
 }  // namespace aidsync

@@ -1,6 +1,8 @@
 // Replica reads: rows, queries, conflicts, status, and the log for senders.
 #include "sync/replica.h"
 
+#include "sync/packing.h"
+
 #include <algorithm>
 
 #include "schema/scope.h"
@@ -283,7 +285,9 @@ Status Replica::ForEachChangesetVisibleTo(const std::string& scope,
     ASSIGN_OR_RETURN(bool row, stmt.Step());
     if (!row) break;
     auto cls = stmt.ColumnInt(1) == 0 ? TableClass::kReference : TableClass::kCase;
-    if (ChangesetVisibleTo(scope, stmt.ColumnText(0), cls)) RETURN_IF_ERROR(fn(stmt.ColumnBlob(2)));
+    if (!ChangesetVisibleTo(scope, stmt.ColumnText(0), cls)) continue;
+    ASSIGN_OR_RETURN(std::string envelope, UnpackStoredEnvelope(stmt.ColumnBlob(2), ChangesetLimits{}.max_envelope_bytes));
+    RETURN_IF_ERROR(fn(envelope));
   }
   return aidsync::Status::OK();
 }
@@ -330,14 +334,19 @@ Status Replica::RebuildInTransaction(const std::function<void(int64_t done, int6
     while (true) {
       ASSIGN_OR_RETURN(bool row, batch.Step());
       if (!row) break;
-      rows.emplace_back(batch.ColumnInt(0), std::string(batch.ColumnBlob(1)));
+      auto envelope = UnpackStoredEnvelope(batch.ColumnBlob(1), ChangesetLimits{}.max_envelope_bytes);
+      if (!envelope.ok())
+        return envelope.status().WithContext("changeset #" + std::to_string(batch.ColumnInt(0)) +
+                                             " in the log is damaged or was tampered with");
+      rows.emplace_back(batch.ColumnInt(0), std::move(envelope).value());
     }
     if (rows.empty()) break;
     for (const auto& [log_id, envelope] : rows) {
       Digest id;
       auto content = DecodeChangeset(envelope, &id);
       if (!content.ok())
-        return content.status().WithContext("changeset #" + std::to_string(log_id) + " in the log");
+        return content.status().WithContext("changeset #" + std::to_string(log_id) +
+                                            " in the log is damaged or was tampered with");
       bool complete = true;
       ASSIGN_OR_RETURN(auto savepoint, Savepoint::Begin(*db_));
       Status applied = applier_.Apply(*content, id, log_id, &complete);

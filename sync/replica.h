@@ -32,6 +32,7 @@
 #include "sync/changeset.h"
 #include "sync/hybrid_clock.h"
 #include "sync/merge.h"
+#include "sync/packing.h"
 #include "sync/peers.h"
 #include "sync/sqlite.h"
 #include "sync/values.h"
@@ -353,8 +354,10 @@ class Replica {
   Result<uint64_t> NextLocalHlc();
   // Inserts into the log and materializes. Must run inside a transaction.
   // Sets *log_id.
+  // `stored`, if given, is log_packer_.PackStored(signed_cs.envelope), made on
+  // another thread (VerifyAhead); otherwise it is made here.
   Status AppendAndApply(const ChangesetContent& content, const SignedChangeset& signed_cs,
-                        std::vector<TouchedRow>* touched);
+                        std::vector<TouchedRow>* touched, const std::string* stored = nullptr);
   // The same for a changeset this node writes: signs `content` with the node
   // key on a second thread while this one materializes it under the next log
   // id, then logs it (signing was a quarter of a local write; the two need
@@ -363,17 +366,19 @@ class Replica {
   // a transaction; on failure the caller rolls it back.
   Result<SignedChangeset> AppendAndApplyLocal(const ChangesetContent& content, bool rows_are_new,
                                               std::vector<TouchedRow>* touched);
-  // Writes the log row of a materialized changeset and folds it into its chain head.
-  Status LogChangeset(const ChangesetContent& content, const SignedChangeset& signed_cs, int64_t log_id,
-                      bool complete);
+  // Writes the log row of a changeset and folds it into its chain head.
+  // `stored` is signed_cs.envelope's stored form (Packer::PackStored).
+  Status LogChangeset(const ChangesetContent& content, const SignedChangeset& signed_cs, std::string_view stored,
+                      int64_t log_id, bool complete);
   // One received changeset: check, then apply / hold / reject. Sets
   // *applied_id when it was applied, so held successors can be released.
   // Fails only for problems of this node's store.
   Status ApplyOneRemote(std::string_view envelope, ApplyReport* report, std::optional<Digest>* applied_id);
   // ApplyOneRemote's work once the envelope is decoded: `decoded` and `id`
   // are what DecodeChangeset(envelope, &id) returned.
+  // `stored`, if given, is the envelope's stored form (Packer::PackStored).
   Status ApplyDecoded(std::string_view envelope, const Digest& id, const Result<ChangesetContent>& decoded,
-                      ApplyReport* report, std::optional<Digest>* applied_id);
+                      ApplyReport* report, std::optional<Digest>* applied_id, const std::string* stored = nullptr);
   // Whether the author may have written `content`; on refusal *reason is the
   // stable reason key to count it under.
   Status CheckAuthority(const ChangesetContent& content, const char** reason);
@@ -420,6 +425,12 @@ class Replica {
   NodeIdentity identity_;
   HybridClock clock_;
   ChangesetApplier applier_;
+  // Compress envelopes for the log (sync/packing.h), each used by one thread:
+  // sign_packer_ by the signing task of AppendAndApplyLocal (one at a time),
+  // log_packer_ by the thread that uses this Replica. A received batch's
+  // VerifyAhead worker has its own.
+  Packer sign_packer_{kStoredEnvelopeLevel};
+  Packer log_packer_{kStoredEnvelopeLevel};
 };
 
 }  // namespace aidsync

@@ -4,6 +4,7 @@
 #include <future>
 
 #include "schema/scope.h"
+#include "sync/packing.h"
 #include "sync/replica.h"
 #include "sync/verify_ahead.h"
 
@@ -38,8 +39,8 @@ bool IsRefusal(const Status& st) {
 
 }  // namespace
 
-Status Replica::LogChangeset(const ChangesetContent& content, const SignedChangeset& signed_cs, int64_t log_id,
-                             bool complete) {
+Status Replica::LogChangeset(const ChangesetContent& content, const SignedChangeset& signed_cs,
+                             std::string_view stored, int64_t log_id, bool complete) {
   auto insert = db_->Cached(
       "INSERT INTO aidsync_log(id, hash, author, scope, class, seq, hlc, envelope, complete, received_at) "
       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
@@ -47,7 +48,7 @@ Status Replica::LogChangeset(const ChangesetContent& content, const SignedChange
   insert->Bind(1, log_id);
   insert->BindBlobView(2, signed_cs.id.view()).BindBlobView(3, content.author.view()).BindTextView(4, content.scope);
   insert->Bind(5, static_cast<int64_t>(content.cls)).Bind(6, static_cast<int64_t>(content.seq));
-  insert->Bind(7, static_cast<int64_t>(content.hlc)).BindBlobView(8, signed_cs.envelope);
+  insert->Bind(7, static_cast<int64_t>(content.hlc)).BindBlobView(8, stored);
   insert->Bind(9, int64_t{complete ? 1 : 0}).Bind(10, env_.clock->NowMillis());
   RETURN_IF_ERROR(insert->Run());
   return UpdateChainHead(content, signed_cs.id);
@@ -63,11 +64,12 @@ static Result<int64_t> NextLogId(Database& db) {
 }
 
 Status Replica::AppendAndApply(const ChangesetContent& content, const SignedChangeset& signed_cs,
-                               std::vector<TouchedRow>* touched) {
+                               std::vector<TouchedRow>* touched, const std::string* stored) {
   // Logged first: an HLC tie between heads is broken by reading both
   // changesets' authors and ids from the log.
   ASSIGN_OR_RETURN(int64_t log_id, NextLogId(*db_));
-  RETURN_IF_ERROR(LogChangeset(content, signed_cs, log_id, true));
+  const std::string packed = stored ? std::string() : log_packer_.PackStored(signed_cs.envelope);
+  RETURN_IF_ERROR(LogChangeset(content, signed_cs, stored ? *stored : packed, log_id, true));
   bool complete = true;
   RETURN_IF_ERROR(applier_.Apply(content, signed_cs.id, log_id, &complete, touched));
   if (!complete) {
@@ -85,15 +87,21 @@ Result<SignedChangeset> Replica::AppendAndApplyLocal(const ChangesetContent& con
   size_t rows = 0;
   for (const auto& t : content.tables) rows += t.rows.size();
   ASSIGN_OR_RETURN(int64_t log_id, NextLogId(*db_));
+  // The signing thread also makes the log's stored (compressed) form.
+  std::string stored;
+  auto sign = [&]() -> Result<SignedChangeset> {
+    Result<SignedChangeset> signed_cs = SignChangeset(content, key_);
+    if (signed_cs.ok()) stored = sign_packer_.PackStored(signed_cs->envelope);
+    return signed_cs;
+  };
   std::future<Result<SignedChangeset>> signing;
-  if (rows >= kRowsWorthAThread)
-    signing = std::async(std::launch::async, [&] { return SignChangeset(content, key_); });
+  if (rows >= kRowsWorthAThread) signing = std::async(std::launch::async, sign);
   bool complete = true;
   Status applied = applier_.Apply(content, Digest{}, log_id, &complete, touched, rows_are_new);
-  Result<SignedChangeset> signed_cs = signing.valid() ? signing.get() : SignChangeset(content, key_);
+  Result<SignedChangeset> signed_cs = signing.valid() ? signing.get() : sign();
   RETURN_IF_ERROR(applied);
   if (!signed_cs.ok()) return signed_cs.status();
-  RETURN_IF_ERROR(LogChangeset(content, *signed_cs, log_id, complete));
+  RETURN_IF_ERROR(LogChangeset(content, *signed_cs, stored, log_id, complete));
   return signed_cs;
 }
 
@@ -114,8 +122,9 @@ Status Replica::ApplyRemoteBatch(const std::vector<std::string>& envelopes, Appl
   for (size_t i = 0; i < envelopes.size(); ++i) {
     std::optional<Digest> applied;
     Digest id;
-    Result<ChangesetContent> decoded = verified.Take(i, &id);
-    RETURN_IF_ERROR(ApplyDecoded(envelopes[i], id, decoded, report, &applied));
+    std::string stored;
+    Result<ChangesetContent> decoded = verified.Take(i, &id, &stored);
+    RETURN_IF_ERROR(ApplyDecoded(envelopes[i], id, decoded, report, &applied, stored.empty() ? nullptr : &stored));
     if (applied) RETURN_IF_ERROR(ReleaseHeld(*applied, report));
   }
   // Count what is still waiting: some held early on were released later.
@@ -224,7 +233,7 @@ Status Replica::ApplyOneRemote(std::string_view envelope, ApplyReport* report,
 }
 
 Status Replica::ApplyDecoded(std::string_view envelope, const Digest& id, const Result<ChangesetContent>& decoded,
-                             ApplyReport* report, std::optional<Digest>* applied_id) {
+                             ApplyReport* report, std::optional<Digest>* applied_id, const std::string* stored) {
   if (!decoded.ok()) {
     Digest raw = ComputeDigest("aidsync rejected bytes", envelope);
     return Reject(envelope, raw, ReasonFor(decoded.status()), decoded.status().message(), report);
@@ -269,7 +278,7 @@ Status Replica::ApplyDecoded(std::string_view envelope, const Digest& id, const 
   ASSIGN_OR_RETURN(auto savepoint, Savepoint::Begin(*db_));
   SignedChangeset signed_cs{id, std::string(envelope)};
   std::vector<TouchedRow> touched;
-  Status applied = AppendAndApply(content, signed_cs, &touched);
+  Status applied = AppendAndApply(content, signed_cs, &touched, stored);
   if (!applied.ok()) {
     if (!IsRefusal(applied)) return applied;
     savepoint.reset();  // rolls back everything of this changeset

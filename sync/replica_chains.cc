@@ -2,6 +2,8 @@
 // chain's changesets in order.
 #include "sync/replica.h"
 
+#include "sync/packing.h"
+
 namespace aidsync {
 namespace {
 
@@ -87,9 +89,10 @@ Result<std::vector<Replica::LoggedChangeset>> Replica::ReadChain(const ChainGap&
   while (bytes < max_bytes) {
     ASSIGN_OR_RETURN(bool row, stmt->Step());
     if (!row) break;
-    std::string_view envelope = stmt->ColumnBlob(2);
+    ASSIGN_OR_RETURN(std::string envelope,
+                     UnpackStoredEnvelope(stmt->ColumnBlob(2), ChangesetLimits{}.max_envelope_bytes));
     if (!out.empty() && envelope.size() > max_bytes - bytes) break;
-    out.push_back({{static_cast<uint64_t>(stmt->ColumnInt(0)), stmt->ColumnInt(1)}, std::string(envelope)});
+    out.push_back({{static_cast<uint64_t>(stmt->ColumnInt(0)), stmt->ColumnInt(1)}, std::move(envelope)});
     bytes += out.back().envelope.size();
   }
   return out;

@@ -77,8 +77,12 @@ CREATE INDEX IF NOT EXISTS aidsync_sessions_peer ON aidsync_sessions(peer, ended
 )sql";
 
 // Bumped whenever kInternalSchema gains a table, so Upgrade adds it to
-// existing data dirs. 2: revocations and invites. 3: session history.
-constexpr int64_t kInternalSchemaVersion = 3;
+// existing data dirs, or the stored forms change. 2: revocations and
+// invites. 3: session history. 4: the log may store envelopes compressed and
+// row metadata in format 2 (issue 7; both old forms are still read): an
+// aidsync from before cannot read such a store, and this number lets every
+// aidsync from now on refuse a store newer than itself.
+constexpr int64_t kInternalSchemaVersion = 4;
 
 std::string DbPath(const std::string& dir) { return dir + "/replica.db"; }
 std::string KeyPath(const std::string& dir) { return dir + "/node.key"; }
@@ -308,6 +312,10 @@ Status Replica::Upgrade() {
   ASSIGN_OR_RETURN(bool has_internal, internal->Step());
   int64_t stored_internal = has_internal ? std::stoll(std::string(internal->ColumnText(0))) : 1;
   internal->Reset();
+  if (stored_internal > kInternalSchemaVersion)
+    return Status::InvalidArgument("the data dir " + dir_ + " was written by a newer aidsync (store version " +
+                                   std::to_string(stored_internal) + "; this one knows up to " +
+                                   std::to_string(kInternalSchemaVersion) + "): run that version or a newer one");
   if (stored >= schema_.version && stored_internal >= kInternalSchemaVersion) return Status::OK();
   {
     ASSIGN_OR_RETURN(auto tx, Transaction::Begin(*db_));

@@ -5,6 +5,8 @@
 
 #include "sync/replica.h"
 
+#include "sync/packing.h"
+
 namespace aidsync {
 namespace {
 
@@ -91,7 +93,9 @@ Status Replica::TakeBackRevoked(const Revocation& revocation) {
       if (static_cast<uint64_t>(log.ColumnInt(4)) <= revocation.LastValidSeq(std::string(log.ColumnText(2)), cls))
         continue;
       ASSIGN_OR_RETURN(Digest id, Digest::FromBytes(log.ColumnBlob(1)));
-      taken.push_back({log.ColumnInt(0), id, std::string(log.ColumnBlob(5))});
+      ASSIGN_OR_RETURN(std::string envelope,
+                       UnpackStoredEnvelope(log.ColumnBlob(5), ChangesetLimits{}.max_envelope_bytes));
+      taken.push_back({log.ColumnInt(0), id, std::move(envelope)});
     }
   }
   if (taken.empty()) return Status::OK();

@@ -3,6 +3,7 @@
 #include <cassert>
 #include <utility>
 
+
 namespace aidsync {
 
 VerifyAhead::VerifyAhead(const std::vector<std::string>& envelopes, size_t window, const ChangesetLimits& limits)
@@ -28,15 +29,17 @@ void VerifyAhead::Run() {
     }
     Digest id;
     Result<ChangesetContent> content = DecodeChangeset(envelopes_[i], &id, limits_);
+    std::string stored = content.ok() ? packer_.PackStored(envelopes_[i]) : std::string();
     {
       std::lock_guard<std::mutex> lock(mu_);
-      ready_.push_back(Decoded{id, std::move(content)});
+      ready_.push_back(Decoded{id, std::move(content), std::move(stored)});
     }
     cv_.notify_all();
   }
 }
 
-Result<ChangesetContent> VerifyAhead::Take(size_t i, Digest* id) {
+Result<ChangesetContent> VerifyAhead::Take(size_t i, Digest* id, std::string* stored) {
+  stored->clear();
   if (!worker_.joinable()) return DecodeChangeset(envelopes_[i], id, limits_);
   std::unique_lock<std::mutex> lock(mu_);
   assert(i == taken_ && "VerifyAhead::Take must be called in order");
@@ -47,6 +50,7 @@ Result<ChangesetContent> VerifyAhead::Take(size_t i, Digest* id) {
   lock.unlock();
   cv_.notify_all();
   *id = d.id;
+  *stored = std::move(d.stored);
   return std::move(d.content);
 }
 

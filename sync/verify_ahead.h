@@ -24,6 +24,7 @@
 
 #include "base/status.h"
 #include "sync/changeset.h"
+#include "sync/packing.h"
 
 namespace aidsync {
 
@@ -42,16 +43,20 @@ class VerifyAhead {
 
   // What DecodeChangeset(envelopes[i], id) returns. Must be called for
   // i = 0, 1, 2, ... in order, each once; waits for the worker if needed.
-  Result<ChangesetContent> Take(size_t i, Digest* id);
+  // When the worker decoded it, *stored is the log's form of envelopes[i]
+  // (the log's form, made off the applying thread); else it is left empty.
+  Result<ChangesetContent> Take(size_t i, Digest* id, std::string* stored);
 
  private:
   struct Decoded {
     Digest id;
     Result<ChangesetContent> content;
+    std::string stored;  // empty unless content is ok
   };
   void Run();
 
   const std::vector<std::string>& envelopes_;
+  Packer packer_{kStoredEnvelopeLevel};  // the worker's own: the caller's thread packs too (held changesets)
   const size_t window_;
   const ChangesetLimits limits_;
   std::mutex mu_;

@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "sync/changeset.h"
+#include "sync/packing.h"
 #include "tests/cli_fixture.h"
 #include "tests/process.h"
 
@@ -482,8 +484,12 @@ TEST_CASE("cli: a large import becomes several changesets that all commit togeth
 // ---------------------------------------------------------------------------
 // Tampering: the log is the source of truth and is re-verified on rebuild.
 
-// Flips one byte in the middle of the envelope of one log entry chosen by `where`.
-void TamperWithLog(const std::string& db_path, const std::string& where) {
+// Flips one byte in the middle of the envelope of one log entry chosen by
+// `where`. The log may keep an envelope zstd-compressed (docs/FORMATS.md):
+// with `damage_frame` the byte is flipped in the stored frame itself;
+// otherwise the envelope is unpacked, altered and stored verbatim, a form
+// the log accepts, so only its signature can give it away.
+void TamperWithLog(const std::string& db_path, const std::string& where, bool damage_frame = false) {
   sqlite3* db = nullptr;
   REQUIRE(sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK);
   sqlite3_stmt* select = nullptr;
@@ -494,6 +500,11 @@ void TamperWithLog(const std::string& db_path, const std::string& where) {
   const auto* blob = static_cast<const char*>(sqlite3_column_blob(select, 1));
   std::string envelope(blob, static_cast<size_t>(sqlite3_column_bytes(select, 1)));
   sqlite3_finalize(select);
+  if (!damage_frame) {
+    auto unpacked = aidsync::UnpackStoredEnvelope(envelope, aidsync::ChangesetLimits{}.max_envelope_bytes);
+    REQUIRE(unpacked.ok());
+    envelope = *unpacked;
+  }
   REQUIRE(envelope.size() > 64);
   envelope[envelope.size() / 2] = static_cast<char>(envelope[envelope.size() / 2] ^ 0x01);
 
@@ -518,9 +529,14 @@ TEST_CASE("cli: rebuild refuses a log whose changeset was tampered with", "[cli]
   std::string before = ListAll(s.dir);
 
   std::string where;
+  bool damage_frame = false;
   SECTION("a changeset received from the hub") { where = "hex(author) = upper('" + c.hub_key + "')"; }
   SECTION("one of the station's own changesets") { where = "hex(author) = upper('" + s.key + "')"; }
-  TamperWithLog(s.dir + "/replica.db", where);
+  SECTION("the compressed form the log keeps of a changeset") {
+    where = "hex(author) = upper('" + s.key + "') AND substr(envelope, 1, 4) = x'28b52ffd'";
+    damage_frame = true;
+  }
+  TamperWithLog(s.dir + "/replica.db", where, damage_frame);
 
   Result r = On(s.dir, {"rebuild"});
   RequireRefused(r);

@@ -1,5 +1,7 @@
 #include "tests/cluster_fixture.h"
 
+#include "sync/packing.h"
+
 #include <filesystem>
 #include <memory>
 #include <sstream>
@@ -138,7 +140,9 @@ std::vector<std::string> OwnEnvelopes(Replica& replica) {
   for (const auto& row : result->rows) {
     auto bytes = FromHex(row.at(0).ToDisplay());
     REQUIRE_OK(bytes);
-    out.push_back(*bytes);
+    auto envelope = UnpackStoredEnvelope(*bytes, ChangesetLimits{}.max_envelope_bytes);  // the log's stored form
+    REQUIRE_OK(envelope);
+    out.push_back(*envelope);
   }
   return out;
 }

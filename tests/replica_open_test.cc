@@ -1,9 +1,13 @@
-// Tests for creating a node (sync/replica_open.cc): what init does with files
-// it finds in the data dir.
+// Tests for creating and opening a node (sync/replica_open.cc): what init
+// does with files it finds in the data dir, and stores written by older and
+// newer versions of aidsync.
+#include <sqlite3.h>
 #include <sys/stat.h>
 
 #include <catch2/catch.hpp>
+#include <functional>
 
+#include "sync/packing.h"
 #include "tests/cluster_fixture.h"
 
 namespace aidsync {
@@ -64,6 +68,107 @@ TEST_CASE("replica: a hub init never deletes an authority.key it finds in the da
     REQUIRE(::stat(AuthorityKeyPath(dir).c_str(), &st) == 0);
     CHECK((st.st_mode & 0777) == 0600);
   }
+}
+
+}  // namespace aidsync
+
+// ---- stores written by other versions of aidsync ---------------------------
+
+namespace aidsync {
+namespace {
+
+// Runs `edit` on the node's replica.db with its replica closed, as an older
+// or newer aidsync would have left the file, then leaves it closed.
+void EditStore(testing::Node& node, const std::function<void(sqlite3*)>& edit) {
+  node.replica.reset();
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2((node.dir + "/replica.db").c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK);
+  edit(db);
+  REQUIRE(sqlite3_close(db) == SQLITE_OK);
+}
+
+void Exec(sqlite3* db, const std::string& sql) { REQUIRE(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK); }
+
+// A store from before issue 7 kept every envelope verbatim (docs/FORMATS.md,
+// aidsync_log): this store is made into one by unpacking every envelope.
+void MakeEnvelopesVerbatim(sqlite3* db) {
+  std::vector<std::pair<int64_t, std::string>> rows;
+  sqlite3_stmt* select = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, "SELECT id, envelope FROM aidsync_log", -1, &select, nullptr) == SQLITE_OK);
+  while (sqlite3_step(select) == SQLITE_ROW) {
+    std::string stored(static_cast<const char*>(sqlite3_column_blob(select, 1)),
+                       static_cast<size_t>(sqlite3_column_bytes(select, 1)));
+    auto envelope = UnpackStoredEnvelope(stored, ChangesetLimits{}.max_envelope_bytes);
+    REQUIRE_OK(envelope);
+    rows.emplace_back(sqlite3_column_int64(select, 0), *envelope);
+  }
+  sqlite3_finalize(select);
+  for (const auto& [id, envelope] : rows) {
+    sqlite3_stmt* update = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db, "UPDATE aidsync_log SET envelope = ? WHERE id = ?", -1, &update, nullptr) ==
+            SQLITE_OK);
+    sqlite3_bind_blob(update, 1, envelope.data(), static_cast<int>(envelope.size()), SQLITE_TRANSIENT);
+    sqlite3_bind_int64(update, 2, id);
+    REQUIRE(sqlite3_step(update) == SQLITE_DONE);
+    sqlite3_finalize(update);
+  }
+}
+
+int64_t CompressedEnvelopes(Replica& replica) {
+  auto q = replica.Query("SELECT count(*) FROM aidsync_log WHERE substr(envelope, 1, 4) = x'28b52ffd'");
+  REQUIRE_OK(q);
+  return std::get<int64_t>(q->rows.at(0).at(0).v);
+}
+
+}  // namespace
+
+TEST_CASE("replica: a store from before compressed log envelopes still reads, rebuilds and syncs",
+          "[replica][upgrade]") {
+  testing::Cluster cluster(7);
+  testing::Node& station = cluster.AddStation(testing::kStationName, "0512", testing::kTownship);
+  {
+    auto tx = station->BeginLocal();
+    REQUIRE_OK(tx);
+    for (int i = 0; i < 60; ++i)
+      REQUIRE_OK((*tx)->Put("consultations", std::nullopt, std::nullopt,
+                            {{"channel", "walk_in"}, {"topic", "土地承包纠纷"}, {"summary", "第" + std::to_string(i) + "次来访，已答复"}}));
+    REQUIRE_OK((*tx)->Commit());
+  }
+  // A changeset of 60 rows is stored compressed; the one-row certificate
+  // changesets of enrolment may not be.
+  REQUIRE(CompressedEnvelopes(*station.replica) > 0);
+  const std::string before = testing::Dump(*station.replica);
+
+  EditStore(station, [](sqlite3* db) {
+    MakeEnvelopesVerbatim(db);
+    Exec(db, "UPDATE aidsync_node SET value = '3' WHERE key = 'internal_version'");
+  });
+  cluster.Reopen(station);
+  CHECK(CompressedEnvelopes(*station.replica) == 0);
+  CHECK(testing::Dump(*station.replica) == before);
+  auto version = station->Query("SELECT value FROM aidsync_node WHERE key = 'internal_version'");
+  REQUIRE_OK(version);
+  CHECK(version->rows.at(0).at(0).ToDisplay() == "4");
+  REQUIRE_OK(station->Rebuild());
+  CHECK(testing::Dump(*station.replica) == before);
+
+  // New writes are stored compressed next to the old verbatim ones, and the
+  // hub receives both.
+  REQUIRE_OK(testing::PutRow(*station.replica, "consultations", std::nullopt,
+                             {{"channel", "hotline_12348"}, {"topic", "工伤赔偿"}}));
+  auto report = testing::Exchange(*station.replica, *cluster.hub());
+  REQUIRE_OK(report);
+  CHECK(report->rejected == 0);
+  CHECK(testing::ListText(*cluster.hub(), "consultations").size() == 61);
+}
+
+TEST_CASE("replica: a store written by a newer aidsync is refused, not misread", "[replica][upgrade]") {
+  testing::Cluster cluster(8);
+  testing::Node& station = cluster.AddStation(testing::kStationName, "0512", testing::kTownship);
+  EditStore(station, [](sqlite3* db) { Exec(db, "UPDATE aidsync_node SET value = '99' WHERE key = 'internal_version'"); });
+  auto opened = Replica::Open(station.dir, station.env);
+  REQUIRE_CODE(opened, Status::Code::kInvalidArgument);
+  CHECK(opened.status().message().find("newer aidsync") != std::string::npos);
 }
 
 }  // namespace aidsync

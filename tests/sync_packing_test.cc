@@ -309,3 +309,64 @@ TEST_CASE("sync: packing: hostile packed fields are refused, counted, and apply 
 }
 
 }  // namespace aidsync
+
+// ---- the log's stored envelopes (sync/packing.h, docs/FORMATS.md) ----------
+
+namespace aidsync {
+namespace {
+
+TEST_CASE("stored envelopes: compressed when smaller, read back exactly, verbatim otherwise", "[packing][stored]") {
+  Cluster cluster(21);
+  Node& station = Enrol(cluster, testing::kStationName, "0512", testing::kTownship);
+  {
+    auto tx = station->BeginLocal();
+    REQUIRE_OK(tx);
+    for (int i = 0; i < 50; ++i)
+      REQUIRE_OK((*tx)->Put("consultations", std::nullopt, std::nullopt,
+                            {{"channel", "walk_in"}, {"topic", "赡养纠纷"}, {"summary", "来访" + std::to_string(i)}}));
+    REQUIRE_OK((*tx)->Commit());
+  }
+  const std::vector<std::string> envelopes = testing::OwnEnvelopes(*station.replica);
+  REQUIRE_FALSE(envelopes.empty());
+  Packer packer(kStoredEnvelopeLevel);
+  const std::string& big = envelopes.back();  // the 50-row changeset
+  const std::string stored = packer.PackStored(big);
+  CHECK(stored.size() < big.size() / 2);
+  CHECK(stored.substr(0, 4) == std::string("\x28\xb5\x2f\xfd", 4));
+  auto back = UnpackStoredEnvelope(stored, ChangesetLimits{}.max_envelope_bytes);
+  REQUIRE_OK(back);
+  CHECK(*back == big);
+  // A verbatim envelope (as every store before issue 7 holds) reads as itself.
+  auto verbatim = UnpackStoredEnvelope(big, ChangesetLimits{}.max_envelope_bytes);
+  REQUIRE_OK(verbatim);
+  CHECK(*verbatim == big);
+  // Bytes zstd cannot shrink are kept verbatim.
+  const std::string tiny("\0\0\0\0\x01\0\0\0", 8);
+  CHECK(packer.PackStored(tiny) == tiny);
+}
+
+TEST_CASE("stored envelopes: a damaged compressed envelope is Corruption, never a huge allocation",
+          "[packing][stored]") {
+  const std::string envelope(4096, 'a');
+  const std::string stored = Packer(kStoredEnvelopeLevel).PackStored(envelope);
+  REQUIRE(stored.size() < envelope.size());
+  for (size_t n = 4; n < stored.size(); ++n) {
+    INFO("truncated to " << n << " bytes");
+    CHECK(UnpackStoredEnvelope(stored.substr(0, n), 1 << 20).status().code() == Status::Code::kCorruption);
+  }
+  CHECK(UnpackStoredEnvelope(stored + "x", 1 << 20).status().code() == Status::Code::kCorruption);
+  // Over the reader's limit: refused from the frame header, before allocating.
+  CHECK(UnpackStoredEnvelope(stored, 1024).status().code() == Status::Code::kCorruption);
+  // A frame header claiming 2^40 bytes: magic; descriptor 0xC0 (8-byte
+  // content size, a window byte); window byte; the size; one empty last raw block.
+  std::string claim("\x28\xb5\x2f\xfd\xc0\x00", 6);
+  for (int i = 0; i < 8; ++i) claim.push_back(static_cast<char>(i == 5 ? 1 : 0));
+  claim += std::string("\x01\x00\x00", 3);
+  CHECK(UnpackStoredEnvelope(claim, ChangesetLimits{}.max_envelope_bytes).status().message().find("over the limit") !=
+        std::string::npos);
+  CHECK(UnpackStoredEnvelope(claim, ChangesetLimits{}.max_envelope_bytes).status().code() ==
+        Status::Code::kCorruption);
+}
+
+}  // namespace
+}  // namespace aidsync

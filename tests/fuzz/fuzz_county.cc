@@ -121,7 +121,9 @@ std::vector<std::string> EnvelopesBy(Replica& replica, const PublicKey& author, 
                    "read own envelopes");
   std::vector<std::string> out;
   for (size_t i = skip; i < rows.rows.size(); ++i)
-    out.push_back(Must(FromHex(rows.rows[i].at(0).ToDisplay()), "decode an envelope"));
+    out.push_back(Must(UnpackStoredEnvelope(Must(FromHex(rows.rows[i].at(0).ToDisplay()), "decode an envelope"),
+                                            ChangesetLimits{}.max_envelope_bytes),
+                       "unpack a stored envelope"));
   return out;
 }
 
