@@ -69,8 +69,17 @@ Result<double> NewRecordSyncs(County& county, const std::string& dir, const std:
   return Median(seconds);
 }
 
+// What the scenarios on the full county leave for the later ones.
+struct FullCounty {
+  std::string station;          // the station that caught up
+  double new_records_seconds = 0;
+  int64_t station_peak_kib = 0;  // of its initial sync
+  int64_t hub_peak_kib = 0;      // of the serving hub, through that sync
+};
+
 Status ImportAndInitialSync(const std::string& dir, const SyncSizes& sizes, Report& report, County& county,
-                            std::string* station, double* sync_10_seconds) {
+                            FullCounty* out) {
+  std::string* station = &out->station;
   const int64_t n = sizes.records;
   const int64_t fields = n * static_cast<int64_t>(RecordColumns().size());
   const std::string csv = dir + "/records.csv";
@@ -109,6 +118,8 @@ Status ImportAndInitialSync(const std::string& dir, const SyncSizes& sizes, Repo
   ASSIGN_OR_RETURN(LinkedSync s, SyncThroughLink(county, *station, {}));
   RETURN_IF_ERROR(ExpectRecords(county, *station, n, "after the initial sync"));
   ASSIGN_OR_RETURN(int64_t hub_peak, county.HubPeakRssKib());
+  out->station_peak_kib = s.run.command.peak_rss_kib;
+  out->hub_peak_kib = hub_peak;
   const double per_field = static_cast<double>(s.bytes) / static_cast<double>(fields);
   const double value_bytes = AverageValueBytes(0, n);
   const double ratio = s.run.command.seconds / plain;
@@ -131,7 +142,7 @@ Status ImportAndInitialSync(const std::string& dir, const SyncSizes& sizes, Repo
                  Target("bytes per field write", per_field, "<=", value_bytes + 16)}}});
 
   int64_t expected = n;
-  ASSIGN_OR_RETURN(*sync_10_seconds,
+  ASSIGN_OR_RETURN(out->new_records_seconds,
                    NewRecordSyncs(county, dir, *station, n, sizes.new_records, sizes.repeats, &expected));
 
   ASSIGN_OR_RETURN(LinkedSync idle, SyncThroughLink(county, *station, {}));
@@ -152,9 +163,9 @@ Status ImportAndInitialSync(const std::string& dir, const SyncSizes& sizes, Repo
 Status RunSyncScenarios(const std::string& dir, const SyncSizes& sizes, Report& report) {
   // A county whose hub holds `records` records of the township.
   ASSIGN_OR_RETURN(County full, County::Create(dir + "/full"));
-  std::string full_station;
-  double full_seconds = 0;
-  RETURN_IF_ERROR(ImportAndInitialSync(dir + "/full", sizes, report, full, &full_station, &full_seconds));
+  FullCounty f;
+  RETURN_IF_ERROR(ImportAndInitialSync(dir + "/full", sizes, report, full, &f));
+  const double full_seconds = f.new_records_seconds;
 
   // A second county whose replicas start empty: the same new-records syncs.
   ASSIGN_OR_RETURN(County fresh, County::Create(dir + "/fresh"));
@@ -192,6 +203,21 @@ Status RunSyncScenarios(const std::string& dir, const SyncSizes& sizes, Report& 
                {"bytes_per_field_write", Round(per_field, 2)},
                {"station_peak_rss_mib", Round(s.run.command.peak_rss_kib / kMiB, 1)},
                {"targets", {Target("seconds", s.run.command.seconds, "<", 300)}}});
+
+  // Memory must not grow with the records moved: the initial sync of
+  // `records` against that of `throttled_records` (10 times fewer at the
+  // issue's sizes), each side. A fixed allowance covers the allocator's noise.
+  ASSIGN_OR_RETURN(int64_t fresh_hub_peak, fresh.HubPeakRssKib());
+  const double station_growth = (f.station_peak_kib - s.run.command.peak_rss_kib) / kMiB;
+  const double hub_growth = (f.hub_peak_kib - fresh_hub_peak) / kMiB;
+  report.Emit({{"scenario", "memory_vs_records"},
+               {"records", {sizes.throttled_records, sizes.records}},
+               {"station_peak_rss_mib", {Round(s.run.command.peak_rss_kib / kMiB, 1), Round(f.station_peak_kib / kMiB, 1)}},
+               {"hub_peak_rss_mib", {Round(fresh_hub_peak / kMiB, 1), Round(f.hub_peak_kib / kMiB, 1)}},
+               {"note", "peak memory of an initial sync of the fewer records, then of the more"},
+               {"targets",
+                {Target("station growth MiB", station_growth, "<=", 8),
+                 Target("hub growth MiB", hub_growth, "<=", 8)}}});
   return fresh.StopHub();
 }
 

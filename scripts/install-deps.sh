@@ -9,7 +9,8 @@ packages=(
   build-essential cmake ninja-build pkg-config python3
   libsqlite3-dev sqlite3 libsodium-dev capnproto libcapnp-dev
   libzmq3-dev cppzmq-dev catch2 libcli11-dev nlohmann-json3-dev libcsv-dev libzstd-dev
-  libcpp-httplib-dev time
+  libcpp-httplib-dev
+  time  # GNU time: aidsync-bench measures each command's peak memory with it
   "$@"
 )
 
