@@ -144,16 +144,17 @@ Result<SyncRun> County::Sync(const std::string& station_dir, int port) {
   return run;
 }
 
-Result<int64_t> County::CountRecords(const std::string& data_dir) {
-  ASSIGN_OR_RETURN(CommandRun run, RunAidsync({"query", "--data", data_dir, std::string("SELECT count(*) AS n FROM ") + kTableName}));
+Status County::CheckRecords(const std::string& data_dir, int64_t count, const std::string& what) {
+  ASSIGN_OR_RETURN(CommandRun run, RunAidsync({"query", "--data", data_dir, RecordsCheckSql()}));
+  // The last line holds the two numbers, tab-separated.
   const std::string& out = run.out;
-  size_t last = out.find_last_of('\n');
-  std::string value = last == std::string::npos ? out : out.substr(last + 1);
-  try {
-    return std::stoll(value);
-  } catch (const std::exception&) {
-    return Status::Corruption("unexpected output of aidsync query: " + out);
-  }
+  const size_t last = out.find_last_of('\n');
+  const std::string line = last == std::string::npos ? out : out.substr(last + 1);
+  const std::string want = std::to_string(count) + "\t" + std::to_string(TotalValueBytes(count));
+  if (line != want)
+    return Status::Corruption(what + ": the replica answers " + line + " (rows, value bytes) where " + want +
+                              " was expected");
+  return Status::OK();
 }
 
 }  // namespace aidsync::bench

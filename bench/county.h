@@ -72,8 +72,10 @@ class County {
   // (the hub's own port, or a Link in front of it).
   Result<SyncRun> Sync(const std::string& station_dir, int port);
 
-  // The station's row count of the bench's table (`aidsync query`).
-  Result<int64_t> CountRecords(const std::string& data_dir);
+  // OK if the node in `data_dir` holds exactly records [0, count) with all
+  // their values (`aidsync query` of RecordsCheckSql); Corruption naming
+  // `what` and the difference otherwise.
+  Status CheckRecords(const std::string& data_dir, int64_t count, const std::string& what);
 
  private:
   County(std::string dir, std::string hub_dir) : dir_(std::move(dir)), hub_dir_(std::move(hub_dir)) {}

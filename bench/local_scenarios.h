@@ -18,7 +18,7 @@ struct LocalSizes {
   int64_t single_records = 1000;    // written one record per transaction
   int64_t batched_records = 100000; // written `per_transaction` records per transaction
   int64_t per_transaction = 100;
-  int repeats = 3;  // each measurement, aidsync's and plain SQLite's, is the fastest of this many
+  int repeats = 5;  // each measurement, aidsync's and plain SQLite's, is the fastest of this many
 };
 
 // Runs the local-write and remote-apply scenarios in `dir` (which must

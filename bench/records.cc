@@ -93,6 +93,18 @@ size_t RecordValueBytes(int64_t index) {
   return n;
 }
 
+int64_t TotalValueBytes(int64_t count) {
+  int64_t total = 0;
+  for (int64_t i = 0; i < count; ++i) total += static_cast<int64_t>(RecordValueBytes(i));
+  return total;
+}
+
+std::string RecordsCheckSql() {
+  std::string sum;
+  for (const auto& column : RecordColumns()) sum += (sum.empty() ? "" : " + ") + ("length(CAST(" + column + " AS BLOB))");
+  return "SELECT count(*), coalesce(sum(" + sum + "), 0) FROM " + std::string(kTableName);
+}
+
 Status WriteRecordsCsv(const std::string& path, int64_t first, int64_t count, const std::string& scope) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   if (!out) return Status::IOError("cannot create " + path);

@@ -31,6 +31,15 @@ std::vector<std::pair<std::string, std::string>> MakeRecord(int64_t index);
 // value's own size" of the bytes-per-field target sums over.
 size_t RecordValueBytes(int64_t index);
 
+// The UTF-8 size of all values of records [0, count).
+int64_t TotalValueBytes(int64_t count);
+
+// One SQL query over kTableName giving (row count, total UTF-8 size of the
+// ten values of every row): what a replica holding records [0, k) must
+// answer with (k, TotalValueBytes(k)). A value lost, cut or NULLed changes
+// the total, so a receiver that has every row but not every value is caught.
+std::string RecordsCheckSql();
+
 // Writes records [first, first + count) as a CSV file with a header row and
 // a `scope` column holding `scope` (RFC 4180 quoting). IOError on failure.
 Status WriteRecordsCsv(const std::string& path, int64_t first, int64_t count, const std::string& scope);

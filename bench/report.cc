@@ -5,16 +5,19 @@
 
 namespace aidsync::bench {
 
-json Target(const std::string& name, double value, const std::string& op, double limit) {
+json Target(const std::string& name, double value, const std::string& op, double limit, bool timed) {
   bool met = op == "<=" ? value <= limit : op == ">=" ? value >= limit : value < limit;
-  return json{{"name", name}, {"value", Round(value)}, {"op", op}, {"limit", Round(limit)}, {"met", met}};
+  return json{{"name", name}, {"value", Round(value)}, {"op", op},
+              {"limit", Round(limit)}, {"met", met}, {"timed", timed}};
 }
 
 void Report::Emit(json line) {
   if (line.contains("targets")) {
     for (const auto& t : line["targets"]) {
       ++targets_;
-      if (!t["met"].get<bool>()) missed_.push_back(line["scenario"].get<std::string>() + ": " + t["name"].get<std::string>());
+      if (t["met"].get<bool>()) continue;
+      missed_.push_back(line["scenario"].get<std::string>() + ": " + t["name"].get<std::string>());
+      if (!t["timed"].get<bool>()) ++untimed_missed_;
     }
   }
   std::cout << line.dump() << std::endl;

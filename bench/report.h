@@ -18,8 +18,12 @@ namespace aidsync::bench {
 
 using nlohmann::json;
 
-// A target of the issue: `value` compared with `limit` by `op` ("<=", ">=", "<").
-json Target(const std::string& name, double value, const std::string& op, double limit);
+// A target of the issue: `value` compared with `limit` by `op` ("<=", ">=",
+// "<"). `timed`: the value is a timing or a memory figure, which small
+// sizes, busy machines and sanitizers (ASan's shadow memory) distort; the
+// others (bytes on the wire, round trips) hold anywhere, so the smoke run
+// enforces them.
+json Target(const std::string& name, double value, const std::string& op, double limit, bool timed = true);
 
 class Report {
  public:
@@ -29,9 +33,12 @@ class Report {
   // The summary line: how many targets were met, and the names of those missed.
   json Summary() const;
   bool all_met() const { return missed_.empty(); }
+  // Whether every target that is not a timing was met.
+  bool untimed_met() const { return untimed_missed_ == 0; }
 
  private:
   int targets_ = 0;
+  int untimed_missed_ = 0;
   std::vector<std::string> missed_;
 };
 

@@ -3,10 +3,6 @@
 // per line, parsed by nlohmann-json). Every row goes through the same checks
 // as `put`, all rows in one LocalTransaction: all of them are stored, or none.
 //
-// The file is read and parsed on a thread of its own while the caller's
-// thread puts the records (sync/import.cc); ImportFile returns only when both
-// are done, and calls `progress` on the caller's thread.
-//
 // Two optional columns are not table columns: `id` (a legacy record's own id;
 // a fresh UUIDv7 otherwise) and `scope` (the node's own scope otherwise).
 #pragma once

@@ -81,7 +81,7 @@ Result<std::optional<StoredRow>> LoadRowMeta(Database& db, const std::string& ta
   return std::optional<StoredRow>(std::move(out));
 }
 
-Status ChangesetApplier::Apply(const ChangesetContent& content, const Digest& id, int64_t log_id,
+Status ChangesetApplier::Apply(const ChangesetContent& content, const Digest* id, int64_t log_id,
                                bool* complete, std::vector<TouchedRow>* touched, bool rows_are_new) {
   *complete = true;
   // Versions are named on the wire by changeset id; locally by log id.
@@ -113,7 +113,7 @@ Status ChangesetApplier::Apply(const ChangesetContent& content, const Digest& id
   return Status::OK();
 }
 
-Status ChangesetApplier::ApplyField(const Digest& id, int64_t log_id, uint64_t hlc, const FieldWriteOp& op,
+Status ChangesetApplier::ApplyField(const Digest* id, int64_t log_id, uint64_t hlc, const FieldWriteOp& op,
                                     const std::vector<Digest>& deps,
                                     const std::vector<std::optional<int64_t>>& dep_log_ids,
                                     FieldState* field) {
@@ -128,10 +128,13 @@ Status ChangesetApplier::ApplyField(const Digest& id, int64_t log_id, uint64_t h
     }
   }
   if (op.tombstone) return Status::OK();
-  auto it = std::find(field->pending.begin(), field->pending.end(), id);
-  if (it != field->pending.end()) {
-    field->pending.erase(it);  // arrived after the write that overwrote it: never a head
-    return Status::OK();
+  // A local changeset (id unknown yet) is named in no pending list.
+  if (id != nullptr) {
+    auto it = std::find(field->pending.begin(), field->pending.end(), *id);
+    if (it != field->pending.end()) {
+      field->pending.erase(it);  // arrived after the write that overwrote it: never a head
+      return Status::OK();
+    }
   }
   for (const auto& h : field->heads)
     if (h.log_id == log_id) return Status::OK();
@@ -155,7 +158,7 @@ Result<bool> ChangesetApplier::HeadLess(const Head& a, const Head& b) {
   return key[0] < key[1];
 }
 
-Status ChangesetApplier::ApplyRow(const ChangesetContent& content, const Digest& id, int64_t log_id,
+Status ChangesetApplier::ApplyRow(const ChangesetContent& content, const Digest* id, int64_t log_id,
                                   const TableDef& table, const std::vector<int>& ordinals, const RowOp& row,
                                   const std::vector<std::optional<int64_t>>& dep_log_ids, bool row_is_new,
                                   bool* complete) {
@@ -171,9 +174,10 @@ Status ChangesetApplier::ApplyRow(const ChangesetContent& content, const Digest&
     // chain for good; instead this row op is left unapplied (it stays in the
     // log) and the admin is alerted.
     auto alert = db_.Cached("INSERT OR REPLACE INTO aidsync_alerts(key, message, raised_at) VALUES (?, ?, 0)");
-    alert->BindText(1, "scope:" + table.name + "/" + row.id + ":" + id.Hex());
+    const std::string id_hex = id != nullptr ? id->Hex() : std::string(64, '0');
+    alert->BindText(1, "scope:" + table.name + "/" + row.id + ":" + id_hex);
     alert->BindText(2, "row " + table.name + " " + row.id + " belongs to scope " + stored->scope +
-                           "; changeset " + id.Hex().substr(0, 16) + " writes it in " + content.scope +
+                           "; changeset " + id_hex.substr(0, 16) + " writes it in " + content.scope +
                            " and was not applied to it (two stations used one id?)");
     return alert->Run();
   }

@@ -63,19 +63,21 @@ class ChangesetApplier {
   //
   // A local changeset is materialized while it is being signed
   // (Replica::AppendAndApplyLocal): its log row is written just after, and
-  // `id` is then all zeros. Nothing here needs it: no other changeset can name
-  // a version not yet signed (so it is in no field's pending list), and a
-  // local write overwrites every head of the fields it writes (so its head
-  // never ties with another). `rows_are_new` says that no row of `content`
-  // has metadata yet (freshly made ids): their lookups are skipped.
-  Status Apply(const ChangesetContent& content, const Digest& id, int64_t log_id, bool* complete,
+  // `id` is then nullptr. Nothing here needs it: no other changeset can name
+  // a version not yet signed, so its own versions are never looked up in a
+  // field's pending list (which a modified peer could fill with any bytes,
+  // all zeros included); and a local write overwrites every head of the
+  // fields it writes, so its head never ties with another. `rows_are_new`
+  // says that no row of `content` has metadata yet (freshly made ids): their
+  // lookups are skipped.
+  Status Apply(const ChangesetContent& content, const Digest* id, int64_t log_id, bool* complete,
                std::vector<TouchedRow>* touched = nullptr, bool rows_are_new = false);
 
  private:
-  Status ApplyRow(const ChangesetContent& content, const Digest& id, int64_t log_id,
+  Status ApplyRow(const ChangesetContent& content, const Digest* id, int64_t log_id,
                   const TableDef& table, const std::vector<int>& ordinals, const RowOp& row,
                   const std::vector<std::optional<int64_t>>& dep_log_ids, bool row_is_new, bool* complete);
-  Status ApplyField(const Digest& id, int64_t log_id, uint64_t hlc, const FieldWriteOp& op,
+  Status ApplyField(const Digest* id, int64_t log_id, uint64_t hlc, const FieldWriteOp& op,
                     const std::vector<Digest>& deps,
                     const std::vector<std::optional<int64_t>>& dep_log_ids, FieldState* field);
   // True if head a orders before head b under (HLC, author key, changeset id).

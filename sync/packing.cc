@@ -50,7 +50,9 @@ Result<size_t> DeclaredSize(std::string_view frame, size_t max_bytes, const std:
 // zstd fails if the frame produces more, and reports what it produced if less.
 Result<std::string> Decompress(std::string_view frame, size_t max_bytes, const std::string& what) {
   ASSIGN_OR_RETURN(size_t size, DeclaredSize(frame, max_bytes, what));
-  std::unique_ptr<ZSTD_DCtx, FreeDCtx> dctx(ZSTD_createDCtx());
+  // One context per thread, kept: the log's readers unpack an envelope per
+  // row, and a context costs an allocation of about 100 KiB to make.
+  thread_local std::unique_ptr<ZSTD_DCtx, FreeDCtx> dctx(ZSTD_createDCtx());
   if (!dctx) return Status::Unavailable("zstd cannot allocate a decompression context");
   std::string out(size, '\0');
   const size_t n = ZSTD_decompressDCtx(dctx.get(), out.data(), out.size(), frame.data(), frame.size());

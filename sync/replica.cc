@@ -349,7 +349,7 @@ Status Replica::RebuildInTransaction(const std::function<void(int64_t done, int6
                                             " in the log is damaged or was tampered with");
       bool complete = true;
       ASSIGN_OR_RETURN(auto savepoint, Savepoint::Begin(*db_));
-      Status applied = applier_.Apply(*content, id, log_id, &complete);
+      Status applied = applier_.Apply(*content, &id, log_id, &complete);
       if (!applied.ok()) {
         // Only parts this schema did not know before an upgrade can fail
         // here (everything else passed these checks on arrival). The log

@@ -347,6 +347,9 @@ class Replica {
   Replica(std::string dir, const Env& env, SigningKey key, std::unique_ptr<Database> db);
 
   Status LoadIdentity();
+  // aidsync_node's internal_version (1 when absent): the forms this store
+  // holds (docs/FORMATS.md section 0).
+  Result<int64_t> StoreVersion();
   // Brings an older database to this schema version; rebuilds if changesets
   // were stored that name columns the old version lacked.
   Status Upgrade();

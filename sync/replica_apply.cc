@@ -2,6 +2,7 @@
 // received changeset must pass, and what happens to one that fails.
 #include <cstdlib>
 #include <future>
+#include <system_error>
 
 #include "schema/scope.h"
 #include "sync/packing.h"
@@ -71,7 +72,7 @@ Status Replica::AppendAndApply(const ChangesetContent& content, const SignedChan
   const std::string packed = stored ? std::string() : log_packer_.PackStored(signed_cs.envelope);
   RETURN_IF_ERROR(LogChangeset(content, signed_cs, stored ? *stored : packed, log_id, true));
   bool complete = true;
-  RETURN_IF_ERROR(applier_.Apply(content, signed_cs.id, log_id, &complete, touched));
+  RETURN_IF_ERROR(applier_.Apply(content, &signed_cs.id, log_id, &complete, touched));
   if (!complete) {
     auto mark = db_->Cached("UPDATE aidsync_log SET complete = 0 WHERE id = ?");
     mark->Bind(1, log_id);
@@ -95,9 +96,13 @@ Result<SignedChangeset> Replica::AppendAndApplyLocal(const ChangesetContent& con
     return signed_cs;
   };
   std::future<Result<SignedChangeset>> signing;
-  if (rows >= kRowsWorthAThread) signing = std::async(std::launch::async, sign);
+  try {
+    if (rows >= kRowsWorthAThread) signing = std::async(std::launch::async, sign);
+  } catch (const std::system_error&) {
+    // No thread to be had (a process limit): sign on this one, below.
+  }
   bool complete = true;
-  Status applied = applier_.Apply(content, Digest{}, log_id, &complete, touched, rows_are_new);
+  Status applied = applier_.Apply(content, /*id=*/nullptr, log_id, &complete, touched, rows_are_new);
   Result<SignedChangeset> signed_cs = signing.valid() ? signing.get() : sign();
   RETURN_IF_ERROR(applied);
   if (!signed_cs.ok()) return signed_cs.status();

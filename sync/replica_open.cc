@@ -299,8 +299,21 @@ Result<std::unique_ptr<Replica>> Replica::Open(const std::string& dir, const Env
   std::unique_ptr<Replica> replica(new Replica(dir, env, std::move(key), std::move(db).value()));
   auto identity = replica->LoadIdentity();
   if (!identity.ok()) return identity.WithContext(DbPath(dir));
+  // Read-only opens too: they would misread forms they do not know.
+  ASSIGN_OR_RETURN(int64_t store_version, replica->StoreVersion());
+  if (store_version > kInternalSchemaVersion)
+    return Status::InvalidArgument("the data dir " + dir + " was written by a newer aidsync (store version " +
+                                   std::to_string(store_version) + "; this one knows up to " +
+                                   std::to_string(kInternalSchemaVersion) + "): run that version or a newer one");
   if (!options.read_only) RETURN_IF_ERROR(replica->Upgrade());
   return replica;
+}
+
+Result<int64_t> Replica::StoreVersion() {
+  auto internal = db_->Cached("SELECT value FROM aidsync_node WHERE key = 'internal_version'");
+  ASSIGN_OR_RETURN(bool has_internal, internal->Step());
+  // Absent in a data dir made before version 2.
+  return has_internal ? std::stoll(std::string(internal->ColumnText(0))) : 1;
 }
 
 Status Replica::Upgrade() {
@@ -308,14 +321,7 @@ Status Replica::Upgrade() {
   ASSIGN_OR_RETURN(bool row, stmt->Step());
   int64_t stored = row ? std::stoll(std::string(stmt->ColumnText(0))) : 0;
   stmt->Reset();
-  auto internal = db_->Cached("SELECT value FROM aidsync_node WHERE key = 'internal_version'");
-  ASSIGN_OR_RETURN(bool has_internal, internal->Step());
-  int64_t stored_internal = has_internal ? std::stoll(std::string(internal->ColumnText(0))) : 1;
-  internal->Reset();
-  if (stored_internal > kInternalSchemaVersion)
-    return Status::InvalidArgument("the data dir " + dir_ + " was written by a newer aidsync (store version " +
-                                   std::to_string(stored_internal) + "; this one knows up to " +
-                                   std::to_string(kInternalSchemaVersion) + "): run that version or a newer one");
+  ASSIGN_OR_RETURN(int64_t stored_internal, StoreVersion());
   if (stored >= schema_.version && stored_internal >= kInternalSchemaVersion) return Status::OK();
   {
     ASSIGN_OR_RETURN(auto tx, Transaction::Begin(*db_));

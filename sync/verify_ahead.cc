@@ -1,6 +1,8 @@
 #include "sync/verify_ahead.h"
 
 #include <cassert>
+#include <exception>
+#include <system_error>
 #include <utility>
 
 
@@ -8,7 +10,11 @@ namespace aidsync {
 
 VerifyAhead::VerifyAhead(const std::vector<std::string>& envelopes, size_t window, const ChangesetLimits& limits)
     : envelopes_(envelopes), window_(window < 1 ? 1 : window), limits_(limits) {
-  if (envelopes_.size() > 1) worker_ = std::thread([this] { Run(); });
+  try {
+    if (envelopes_.size() > 1) worker_ = std::thread([this] { Run(); });
+  } catch (const std::system_error&) {
+    // No thread to be had (a process limit): Take decodes on the caller's thread.
+  }
 }
 
 VerifyAhead::~VerifyAhead() {
@@ -28,11 +34,20 @@ void VerifyAhead::Run() {
       if (stop_) return;
     }
     Digest id;
-    Result<ChangesetContent> content = DecodeChangeset(envelopes_[i], &id, limits_);
-    std::string stored = content.ok() ? packer_.PackStored(envelopes_[i]) : std::string();
+    std::exception_ptr failure;
+    Result<ChangesetContent> content = Status::Unavailable("not decoded");
+    std::string stored;
+    try {
+      content = DecodeChangeset(envelopes_[i], &id, limits_);
+      if (content.ok()) stored = packer_.PackStored(envelopes_[i]);
+    } catch (...) {
+      // Out of memory, say: rethrown by Take on the caller's thread, as if
+      // it had decoded there, rather than ending the process from here.
+      failure = std::current_exception();
+    }
     {
       std::lock_guard<std::mutex> lock(mu_);
-      ready_.push_back(Decoded{id, std::move(content), std::move(stored)});
+      ready_.push_back(Decoded{id, std::move(content), std::move(stored), failure});
     }
     cv_.notify_all();
   }
@@ -49,6 +64,7 @@ Result<ChangesetContent> VerifyAhead::Take(size_t i, Digest* id, std::string* st
   ++taken_;
   lock.unlock();
   cv_.notify_all();
+  if (d.failure) std::rethrow_exception(d.failure);
   *id = d.id;
   *stored = std::move(d.stored);
   return std::move(d.content);

@@ -16,6 +16,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
+#include <exception>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -52,6 +53,7 @@ class VerifyAhead {
     Digest id;
     Result<ChangesetContent> content;
     std::string stored;  // empty unless content is ok
+    std::exception_ptr failure;  // what decoding threw, for Take to rethrow
   };
   void Run();
 

@@ -475,4 +475,41 @@ TEST_CASE("remote apply: bytes that do not decode are kept only in part", "[repl
   CHECK(kept->rows[0][1] == Value::Integer(4096));
 }
 
+
+// Regression (issue 7 review): a local changeset is merged before it is
+// signed, while its id is still unknown. It was merged as the all-zero id,
+// so a modified peer that named that id as a version it overwrote (pending)
+// made the next local write of the field vanish on this node alone: no
+// head, a NULL value, and a Rebuild (which knows the id) that disagreed.
+TEST_CASE("remote apply: a peer naming the all-zero version cannot swallow a later local write",
+          "[replica][remote][regression]") {
+  Cluster cluster(31);
+  Node& a = cluster.AddStation(kStationName, "0512", kTownship);
+  Node& b = cluster.AddStation("城关镇第二工作站", "0513", kTownship);
+  REQUIRE_OK(a->AddCertificate(cluster.CertificateOf(b).bytes()));
+
+  ChangesetContent c;
+  c.author = cluster.KeyOf(b).public_key();
+  c.scope = kTownship;
+  c.cls = TableClass::kCase;
+  c.seq = 1;
+  c.hlc = uint64_t{testing::kDefaultStartMs} << 16;
+  c.schema_version = 1;
+  c.deps = {Digest{}};  // the all-zero id, which no signed changeset has
+  const std::string row = "0190a0b0-0000-7000-8000-000000000001";
+  c.tables = {OneRow("consultations", row, {{"channel", "walk_in"}, {"topic", "旧的"}})};
+  c.tables[0].rows[0].fields[1].overwrites = {0};
+  auto signed_cs = SignChangeset(c, cluster.KeyOf(b));
+  REQUIRE_OK(signed_cs);
+  auto report = a->ApplyRemote({signed_cs->envelope});
+  REQUIRE_OK(report);
+  REQUIRE(report->applied == 1);
+
+  REQUIRE_OK(PutRow(*a.replica, "consultations", row, {{"topic", "新的"}}));
+  CHECK(Field(*a.replica, "consultations", row, "topic") == std::optional<Value>(Value::Text("新的")));
+  const std::string before = Dump(*a.replica);
+  REQUIRE_OK(a->Rebuild());
+  CHECK(Dump(*a.replica) == before);
+}
+
 }  // namespace aidsync

@@ -166,9 +166,14 @@ TEST_CASE("replica: a store written by a newer aidsync is refused, not misread",
   testing::Cluster cluster(8);
   testing::Node& station = cluster.AddStation(testing::kStationName, "0512", testing::kTownship);
   EditStore(station, [](sqlite3* db) { Exec(db, "UPDATE aidsync_node SET value = '99' WHERE key = 'internal_version'"); });
-  auto opened = Replica::Open(station.dir, station.env);
-  REQUIRE_CODE(opened, Status::Code::kInvalidArgument);
-  CHECK(opened.status().message().find("newer aidsync") != std::string::npos);
+  for (bool read_only : {false, true}) {
+    INFO("read_only " << read_only);
+    OpenOptions options;
+    options.read_only = read_only;
+    auto opened = Replica::Open(station.dir, station.env, options);
+    REQUIRE_CODE(opened, Status::Code::kInvalidArgument);
+    CHECK(opened.status().message().find("newer aidsync") != std::string::npos);
+  }
 }
 
 }  // namespace aidsync
