@@ -10,7 +10,8 @@
 
 namespace aidsync::bench {
 
-Result<double> PlainInsertSeconds(const std::string& path, int64_t count, int64_t rows_per_transaction) {
+Result<double> PlainInsertSeconds(const std::string& path, int64_t count, int64_t rows_per_transaction,
+                                  bool include_close) {
   Database::Options options;
   options.create = true;
   ASSIGN_OR_RETURN(auto db, Database::Open(path, options));  // WAL, synchronous=FULL
@@ -40,6 +41,10 @@ Result<double> PlainInsertSeconds(const std::string& path, int64_t count, int64_
       stmt.Reset();
     }
     RETURN_IF_ERROR(db->Exec("COMMIT"));
+  }
+  if (include_close) {
+    stmt = Statement();
+    db.reset();  // the last connection checkpoints the WAL into the database
   }
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }

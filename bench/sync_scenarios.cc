@@ -81,7 +81,7 @@ Status ImportAndInitialSync(const std::string& dir, const SyncSizes& sizes, Repo
   const std::string csv = dir + "/records.csv";
   RETURN_IF_ERROR(WriteRecordsCsv(csv, 0, n, kTownship));
   ASSIGN_OR_RETURN(double plain, Fastest(sizes.import_repeats, [&](int r) {
-    return PlainInsertSeconds(dir + "/plain-import" + std::to_string(r) + ".db", n, n);
+    return PlainInsertSeconds(dir + "/plain-import" + std::to_string(r) + ".db", n, n, /*include_close=*/true);
   }));
 
   // The import into `county` counts with those into scratch hubs before it.

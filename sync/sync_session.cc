@@ -435,12 +435,14 @@ std::string SyncServer::OnPush(const std::string& connection, uint64_t session, 
   BatchMsg batch;
   batch.applied = static_cast<uint32_t>(report.applied + report.duplicates);
   batch.rejected = static_cast<uint32_t>(report.rejected);
-  Status next = s.outgoing.Next(replica_, options_.batch_bytes, &batch.changesets, &batch.certificates, &batch.more);
+  const size_t budget = s.batch_budget != 0 ? s.batch_budget : options_.batch_bytes;
+  Status next = s.outgoing.Next(replica_, budget, &batch.changesets, &batch.certificates, &batch.more);
   if (!next.ok()) return Refuse(session, "server_error", next.message());
   s.stats.changesets_sent += static_cast<int64_t>(batch.changesets.size());
   for (const auto& cs : batch.changesets) s.stats.bytes_sent += static_cast<int64_t>(cs.size());
   const EncodeOptions encode{s.peer_reads_packed ? &packer_ : nullptr};
-  if (!push.more && !batch.more) {
+  const bool complete = !push.more && !batch.more;
+  if (complete) {
     // Both sides have sent everything: the session is complete.
     auto peer = replica_.Peer(client.node_key.Hex());
     if (peer.ok() && peer->has_value()) {
@@ -454,7 +456,18 @@ std::string SyncServer::OnPush(const std::string& connection, uint64_t session, 
                s.stats.rejected_here > 0 ? "ok, " + std::to_string(s.stats.rejected_here) + " refused" : "ok");
     sessions_.erase(it);  // `s` is gone; `encode` was taken before
   }
-  return EncodeMessage(SyncMsg{kProtocolVersion, session, std::move(batch)}, encode);
+  size_t envelope_bytes = 0;
+  for (const auto& cs : batch.changesets) envelope_bytes += cs.size();
+  std::string reply = EncodeMessage(SyncMsg{kProtocolVersion, session, std::move(batch)}, encode);
+  if (!complete && encode.packer != nullptr && envelope_bytes > 0 && !reply.empty()) {
+    // The next batch: about batch_bytes on the wire at this batch's ratio.
+    const double per_wire_byte = static_cast<double>(envelope_bytes) / static_cast<double>(reply.size());
+    const double wanted = static_cast<double>(options_.batch_bytes) * per_wire_byte;
+    s.batch_budget = static_cast<size_t>(std::clamp(wanted, static_cast<double>(options_.batch_bytes),
+                                                    static_cast<double>(options_.batch_bytes *
+                                                                        options_.max_packed_batch_factor)));
+  }
+  return reply;
 }
 
 std::string SyncServer::OnJoin(const std::string& client_curve_key, uint64_t session, const JoinMsg& join) {

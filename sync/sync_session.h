@@ -36,6 +36,15 @@ struct SyncOptions {
   // link before packing, about half that packed: well inside the transport's
   // 30 s heartbeat timeout (docs/PROTOCOL.md 7.1).
   size_t batch_bytes = 256 * 1024;
+  // Packed, a batch's budget counts bytes on the wire: the server sizes each
+  // next batch so that, at the last batch's packing ratio, it is about
+  // batch_bytes on the wire, taking at most this many times batch_bytes of
+  // envelopes (a batch of records written by one import was a single
+  // changeset, and the round trips and per-batch commits of an initial sync
+  // were most of its time: docs/PERFORMANCE.md). A change of compressibility
+  // can make one batch up to this many times batch_bytes on the wire; the
+  // next is sized from it.
+  size_t max_packed_batch_factor = 4;
   ProtocolLimits limits;
   // Announce kAcceptsPacked and pack the changesets sent to a peer that
   // announced it (docs/PROTOCOL.md 2.7.1). Off, a node behaves as one from
@@ -185,6 +194,7 @@ class SyncServer {
     int64_t started_ms = 0;
     SessionStats stats;
     bool peer_reads_packed = false;  // the hello announced kAcceptsPacked (and this node packs)
+    size_t batch_budget = 0;  // envelope bytes of the next batch; 0: SyncOptions::batch_bytes
   };
   // Records a finished session in the history and logs its one-line summary.
   void EndSession(const CertificateFields& client, const SessionStats& stats, int64_t started_ms,

@@ -200,6 +200,7 @@ TEST_CASE("sync: a batch never goes past batch_bytes unless it is a single chang
   SessionOptions options;
   options.keep_messages = true;
   options.sync.batch_bytes = budget;
+  options.sync.max_packed_batch_factor = 1;  // the budget in envelope bytes, as unpacked
   SessionRun run = Sync(*st, hub, options);
   int several = 0, alone_over = 0;
   for (const auto* list : {&run.requests, &run.replies})
@@ -222,6 +223,40 @@ TEST_CASE("sync: a batch never goes past batch_bytes unless it is a single chang
   CheckConverged(hub, *st);
   CHECK(ListText(hub, "consultations").size() == 31);
   CHECK(ListText(*st, "notices").size() == 31);
+}
+
+// Packed, the server sizes each batch by its bytes on the wire: a batch of
+// well-compressing changesets takes up to max_packed_batch_factor times the
+// budget of envelopes, so an initial sync takes fewer round trips and
+// commits, while what crosses the wire stays near the budget.
+TEST_CASE("sync: packed batches are sized by their bytes on the wire", "[sync][packed]") {
+  Cluster cluster;
+  Replica& hub = *cluster.hub().replica;
+  MakeRoster(hub);
+  Node& st = Enrol(cluster, "城关镇工作站", "0512", "430123/05");
+  WriteBothWays(hub, *st, 60, 200);  // the hub's notices are the batches the station receives
+
+  const size_t budget = 4096;
+  SessionOptions options;
+  options.keep_messages = true;
+  options.sync.batch_bytes = budget;
+  SessionRun run = Sync(*st, hub, options);
+  size_t largest = 0, raw_over_budget = 0;
+  for (const auto& m : run.replies) {
+    auto msg = DecodeMessage(m);
+    REQUIRE_OK(msg);
+    auto* b = std::get_if<BatchMsg>(&msg->body);
+    if (b == nullptr) continue;
+    size_t bytes = 0;
+    for (const auto& cs : b->changesets) bytes += cs.size();
+    INFO(b->changesets.size() << " changesets, " << bytes << " envelope bytes, " << m.size() << " on the wire");
+    CHECK((bytes <= 4 * budget || b->changesets.size() == 1));
+    if (bytes > budget) ++raw_over_budget;
+    largest = std::max(largest, m.size());
+  }
+  CHECK(raw_over_budget > 0);     // packing let batches take more than the budget of envelopes
+  CHECK(largest <= 4 * budget);   // and no message went far past it on the wire
+  CheckConverged(hub, *st);
 }
 
 TEST_CASE("sync: packing: hostile packed fields are refused, counted, and apply nothing", "[sync][packed][hostile]") {
