@@ -59,49 +59,44 @@ Result<std::optional<Value>> DecodeHeadValue(std::string_view* in, bool has_valu
   return std::optional<Value>(std::move(v));
 }
 
-// Format 1 (written before issue 7; still read, never written).
-Status DecodeFieldsV1(std::string_view* in, RowMeta* meta) {
-  for (auto& f : meta->fields) {
-    ASSIGN_OR_RETURN(uint64_t column, GetVarint(in));
-    f.column = static_cast<uint32_t>(column);
-    ASSIGN_OR_RETURN(uint64_t nheads, GetVarint(in));
-    if (nheads > in->size()) return Status::Corruption("row metadata: head count too large");
-    f.heads.resize(nheads);
-    for (auto& h : f.heads) {
-      ASSIGN_OR_RETURN(uint64_t log_id, GetVarint(in));
-      h.log_id = static_cast<int64_t>(log_id);
-      ASSIGN_OR_RETURN(h.hlc, GetVarint(in));
-      if (in->empty()) return Status::Corruption("row metadata: truncated head");
-      bool has_value = in->front() != 0;
-      in->remove_prefix(1);
-      ASSIGN_OR_RETURN(h.value, DecodeHeadValue(in, has_value));
-    }
-    RETURN_IF_ERROR(DecodePending(in, &f));
+// One head: format 1 writes (log id, HLC, has-value byte); format 2 a kind
+// byte and the version only when it is not `base`.
+Status DecodeHead(std::string_view* in, const Head* base, Head* h) {
+  if (base == nullptr) {
+    ASSIGN_OR_RETURN(uint64_t log_id, GetVarint(in));
+    h->log_id = static_cast<int64_t>(log_id);
+    ASSIGN_OR_RETURN(h->hlc, GetVarint(in));
+    if (in->empty()) return Status::Corruption("row metadata: truncated head");
+    const bool has_value = in->front() != 0;
+    in->remove_prefix(1);
+    ASSIGN_OR_RETURN(h->value, DecodeHeadValue(in, has_value));
+    return Status::OK();
   }
+  if (in->empty()) return Status::Corruption("row metadata: truncated head");
+  const uint8_t kind = static_cast<uint8_t>(in->front());
+  in->remove_prefix(1);
+  if (kind > (kHasValue | kExplicitVersion)) return Status::Corruption("row metadata: unknown head kind");
+  h->log_id = base->log_id;
+  h->hlc = base->hlc;
+  if (kind & kExplicitVersion) {
+    ASSIGN_OR_RETURN(uint64_t log_id, GetVarint(in));
+    h->log_id = static_cast<int64_t>(log_id);
+    ASSIGN_OR_RETURN(h->hlc, GetVarint(in));
+  }
+  ASSIGN_OR_RETURN(h->value, DecodeHeadValue(in, (kind & kHasValue) != 0));
   return Status::OK();
 }
 
-Status DecodeFieldsV2(std::string_view* in, const Head& base, RowMeta* meta) {
+// The fields of either format; `base` is null for format 1 (written before
+// issue 7; still read, never written).
+Status DecodeFields(std::string_view* in, const Head* base, RowMeta* meta) {
   for (auto& f : meta->fields) {
     ASSIGN_OR_RETURN(uint64_t column, GetVarint(in));
     f.column = static_cast<uint32_t>(column);
     ASSIGN_OR_RETURN(uint64_t nheads, GetVarint(in));
     if (nheads > in->size()) return Status::Corruption("row metadata: head count too large");
     f.heads.resize(nheads);
-    for (auto& h : f.heads) {
-      if (in->empty()) return Status::Corruption("row metadata: truncated head");
-      const uint8_t kind = static_cast<uint8_t>(in->front());
-      in->remove_prefix(1);
-      if (kind > (kHasValue | kExplicitVersion)) return Status::Corruption("row metadata: unknown head kind");
-      h.log_id = base.log_id;
-      h.hlc = base.hlc;
-      if (kind & kExplicitVersion) {
-        ASSIGN_OR_RETURN(uint64_t log_id, GetVarint(in));
-        h.log_id = static_cast<int64_t>(log_id);
-        ASSIGN_OR_RETURN(h.hlc, GetVarint(in));
-      }
-      ASSIGN_OR_RETURN(h.value, DecodeHeadValue(in, (kind & kHasValue) != 0));
-    }
+    for (auto& h : f.heads) RETURN_IF_ERROR(DecodeHead(in, base, &h));
     RETURN_IF_ERROR(DecodePending(in, &f));
   }
   return Status::OK();
@@ -151,7 +146,7 @@ Result<RowMeta> DecodeRowMeta(std::string_view in) {
   ASSIGN_OR_RETURN(uint64_t nfields, GetVarint(&in));
   if (nfields > in.size()) return Status::Corruption("row metadata: field count too large");
   meta.fields.resize(nfields);
-  RETURN_IF_ERROR(version == 1 ? DecodeFieldsV1(&in, &meta) : DecodeFieldsV2(&in, base, &meta));
+  RETURN_IF_ERROR(DecodeFields(&in, version == 1 ? nullptr : &base, &meta));
   if (!in.empty()) return Status::Corruption("row metadata has trailing bytes");
   return meta;
 }
