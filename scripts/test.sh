@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The README's second command: install what is missing, build, run every test.
 #
-#   1. the gcc build (build/): the whole suite, with the fuzz corpora replayed
-#      and the short crash soak, power-loss, fault and load runs;
+#   1. the gcc build (build/): the whole suite, with the fuzz corpora replayed,
+#      the short crash soak, power-loss, fault and load runs, and the
+#      benchmark's smoke run (bench_smoke: small sizes, results checked);
 #   2. clang + AddressSanitizer + UndefinedBehaviorSanitizer (build-asan): the
 #      whole suite again;
-#   3. clang + ThreadSanitizer (build-tsan): the daemon and protocol tests;
+#   3. clang + ThreadSanitizer (build-tsan): the daemon, protocol and replica tests;
 #   4. each libFuzzer target for a bounded time (scripts/fuzz.sh).
 # docs/RELIABILITY.md says what each proves and how to make the runs longer.
 set -euo pipefail
