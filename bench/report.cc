@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <iostream>
+#include <stdexcept>
 
 namespace aidsync::bench {
 
@@ -12,6 +13,11 @@ json Target(const std::string& name, double value, const std::string& op, double
 }
 
 void Report::Emit(json line) {
+  // Always json::array({...}): a braced list of one object is that object to
+  // some compilers (clang) and a one-element array to others (gcc).
+  if (line.contains("targets") && !line["targets"].is_array())
+    throw std::logic_error("aidsync-bench: the targets of " + line.value("scenario", std::string("?")) +
+                           " are not an array");
   if (line.contains("targets")) {
     for (const auto& t : line["targets"]) {
       ++targets_;
