@@ -310,7 +310,9 @@ class Replica {
     std::string envelope;
   };
   // Changesets of gap.chain with seq > gap.after_seq that come after `after`,
-  // in (seq, log id) order — chain order — until about max_bytes are read.
+  // in (seq, log id) order — chain order — stopping before the changeset that
+  // would take the total past max_bytes, except the first (a changeset larger
+  // than max_bytes comes alone). Envelopes come unpacked from the log's stored form.
   Result<std::vector<LoggedChangeset>> ReadChain(const ChainGap& gap, const ChainCursor& after, size_t max_bytes);
 
   // Counts a refused input that is not a changeset (a malformed message, a
@@ -355,8 +357,9 @@ class Replica {
   Status Upgrade();
   // The next HLC for a local changeset; persists it. Inside a transaction.
   Result<uint64_t> NextLocalHlc();
-  // Inserts into the log and materializes. Must run inside a transaction.
-  // Sets *log_id.
+  // Logs a received changeset under the next log id, then materializes it
+  // (logged first: an HLC tie reads both changesets from the log). Must run
+  // inside a transaction.
   // `stored`, if given, is log_packer_.PackStored(signed_cs.envelope), made on
   // another thread (VerifyAhead); otherwise it is made here.
   Status AppendAndApply(const ChangesetContent& content, const SignedChangeset& signed_cs,
