@@ -41,7 +41,7 @@ case "$kind" in
     ;;
 esac
 
-CC=clang CXX=clang++ cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "${flags[@]}" >/dev/null
+CC=clang CXX=clang++ cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAIDSYNC_WERROR=ON "${flags[@]}" >/dev/null
 cmake --build "$dir" -j2 --target "${targets[@]}"
 
 reports="$PWD/$dir/sanitizer-reports"
