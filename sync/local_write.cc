@@ -1,5 +1,6 @@
 #include "sync/local_write.h"
 
+#include <algorithm>
 #include <ctime>
 
 #include "schema/scope.h"
@@ -57,6 +58,7 @@ Result<std::string> LocalTransaction::PutValues(const std::string& table, std::o
   std::vector<std::pair<uint32_t, Value>> typed;
   typed.reserve(values.size() + 1);  // + a notice number
   bool has_notice = false;
+  std::optional<std::string> typed_notice;
   for (auto& [column, value] : values) {
     int index = def->ColumnIndex(column);
     if (index < 0)
@@ -69,9 +71,7 @@ Result<std::string> LocalTransaction::PutValues(const std::string& table, std::o
       // An empty cell is no number: a new case then gets one (DESIGN 3).
       if (value.is_null() || value.ToDisplay().empty()) continue;
       has_notice = true;
-      // A number typed in (or imported) under this station's code is used:
-      // the counter moves past it so it is never issued again.
-      RETURN_IF_ERROR(replica_.AdvanceNoticeCounter(value.ToDisplay()));
+      typed_notice = value.ToDisplay();  // checked once the row is known, below
     }
     typed.emplace_back(static_cast<uint32_t>(index), std::move(value));
   }
@@ -119,11 +119,21 @@ Result<std::string> LocalTransaction::PutValues(const std::string& table, std::o
   RETURN_IF_ERROR(ValidateScope(row_scope));
   RETURN_IF_ERROR(CheckMayWrite(*def, row_scope));
 
+  if (typed_notice) {
+    ASSIGN_OR_RETURN(bool write, TakeTypedNoticeNumber(row_id, is_new, *typed_notice));
+    if (!write) {
+      // The row already holds this number: writing it again would change nothing.
+      const auto column = static_cast<uint32_t>(def->ColumnIndex("notice_number"));
+      typed.erase(std::remove_if(typed.begin(), typed.end(), [&](const auto& t) { return t.first == column; }),
+                  typed.end());
+    }
+  }
   if (is_new && table == "cases" && !has_notice) {
     std::optional<std::string> assigned_at;
     for (const auto& [index, value] : typed)
       if (def->columns[index].name == "assigned_at" && !value.is_null()) assigned_at = value.ToDisplay();
     ASSIGN_OR_RETURN(std::string notice, NextNoticeNumber(assigned_at));
+    NoteNoticeNumber(notice, row_id);
     typed.emplace_back(static_cast<uint32_t>(def->ColumnIndex("notice_number")), Value::Text(notice));
   }
   RETURN_IF_ERROR(AddRowOp(*def, row_scope, row_id, false, std::move(typed), std::move(stored), /*fresh_id=*/!id));
@@ -317,6 +327,44 @@ Status LocalTransaction::SealOnce(Pending& p) {
   return Status::OK();
 }
 
+Result<bool> LocalTransaction::TakeTypedNoticeNumber(const std::string& id, bool is_new, const std::string& notice) {
+  // The number the row holds now, if any: given earlier in this transaction,
+  // or stored.
+  std::optional<std::string> held;
+  if (auto it = case_notice_.find(id); it != case_notice_.end()) {
+    held = it->second;
+  } else if (!is_new) {
+    auto stmt = replica_.db_->Cached("SELECT notice_number FROM cases WHERE id = ?");
+    stmt->BindText(1, id);
+    ASSIGN_OR_RETURN(bool row, stmt->Step());
+    if (row && !stmt->IsNull(0) && !stmt->ColumnText(0).empty()) held = std::string(stmt->ColumnText(0));
+    stmt->Reset();
+  }
+  if (held && *held == notice) return false;
+  if (held)
+    return Status::InvalidArgument("notice_number of cases " + id + " is " + *held +
+                                   "; an issued notice number never changes");
+  RETURN_IF_ERROR(replica_.CheckOwnNoticeNumber(notice));
+  std::optional<std::string> other;
+  if (auto it = notice_case_.find(notice); it != notice_case_.end() && it->second != id) {
+    other = it->second;
+  } else {
+    ASSIGN_OR_RETURN(other, replica_.NoticeNumberHolder(notice, id));
+  }
+  if (other)
+    return Status::InvalidArgument("notice_number " + notice + " is already used by cases " + *other +
+                                   "; a notice number is never used twice, even after its case is deleted");
+  // Used now: the counter moves past it so it is never issued again.
+  RETURN_IF_ERROR(replica_.AdvanceNoticeCounter(notice));
+  NoteNoticeNumber(notice, id);
+  return true;
+}
+
+void LocalTransaction::NoteNoticeNumber(const std::string& notice, const std::string& id) {
+  notice_case_[notice] = id;
+  case_notice_[id] = notice;
+}
+
 Result<std::string> LocalTransaction::NextNoticeNumber(const std::optional<std::string>& assigned_at) {
   int year = 0;
   if (assigned_at && assigned_at->size() >= 4) {
@@ -335,16 +383,22 @@ Result<std::string> LocalTransaction::NextNoticeNumber(const std::optional<std::
   Database& db = *replica_.db_;
   // `last` is the last number issued for the year; the write lock taken by
   // BEGIN IMMEDIATE keeps two processes from issuing the same one.
-  auto issue = db.Cached(
-      "INSERT INTO aidsync_notice_counters(year, last) VALUES (?, 1) "
-      "ON CONFLICT(year) DO UPDATE SET last = last + 1 RETURNING last");
-  issue->Bind(1, static_cast<int64_t>(year));
-  ASSIGN_OR_RETURN(bool row, issue->Step());
-  if (!row) return Status::IOError("could not allocate a notice number");
-  int64_t n = issue->ColumnInt(0);
-  char counter[16];
-  std::snprintf(counter, sizeof counter, "%04lld", static_cast<long long>(n));
-  return "(" + std::to_string(year) + ")法援字第" + replica_.identity_.code + "-" + counter + "号";
+  while (true) {
+    auto issue = db.Cached(
+        "INSERT INTO aidsync_notice_counters(year, last) VALUES (?, 1) "
+        "ON CONFLICT(year) DO UPDATE SET last = last + 1 RETURNING last");
+    issue->Bind(1, static_cast<int64_t>(year));
+    ASSIGN_OR_RETURN(bool row, issue->Step());
+    if (!row) return Status::IOError("could not allocate a notice number");
+    int64_t n = issue->ColumnInt(0);
+    issue->Reset();
+    std::string notice = FormatNoticeNumber(year, replica_.identity_.code, n);
+    // A number some case already holds (written under this code by another
+    // author, which never moves the counter) is passed over, not issued twice.
+    if (notice_case_.count(notice)) continue;
+    ASSIGN_OR_RETURN(std::optional<std::string> holder, replica_.NoticeNumberHolder(notice, std::string()));
+    if (!holder) return notice;
+  }
 }
 
 Result<CommitSummary> LocalTransaction::Commit() {
@@ -352,6 +406,7 @@ Result<CommitSummary> LocalTransaction::Commit() {
   failed_ = true;  // until proven otherwise: a failed commit leaves nothing
   auto result = [&]() -> Result<CommitSummary> {
     for (auto& [key, pending] : pending_) RETURN_IF_ERROR(Seal(pending));
+    for (const auto& [notice, id] : notice_case_) RETURN_IF_ERROR(replica_.RegisterNoticeNumber(notice, id));
     CommitSummary summary;
     summary.changesets = sealed_;
     summary.rows = static_cast<int>(touched_.size());

@@ -116,6 +116,13 @@ class LocalTransaction {
                   std::vector<std::pair<uint32_t, Value>> values, std::optional<StoredRow> stored,
                   bool fresh_id = false);
   Result<std::string> NextNoticeNumber(const std::optional<std::string>& assigned_at);
+  // Refuses a typed notice_number for cases row `id` unless it is one of this
+  // station's, used by no other case, and the row holds no other number
+  // (an issued number never changes); then moves the counter past it.
+  // False when the row already holds `notice` (nothing to write).
+  Result<bool> TakeTypedNoticeNumber(const std::string& id, bool is_new, const std::string& notice);
+  // Notes that case `id` holds `notice` from this transaction on.
+  void NoteNoticeNumber(const std::string& notice, const std::string& id);
   Result<Digest> LogHash(int64_t log_id);
 
   Replica& replica_;
@@ -125,6 +132,11 @@ class LocalTransaction {
   // Rows in a not-yet-sealed changeset, and the chain they are in.
   std::unordered_map<RowKey, ChainKey, RowKeyHash> pending_rows_;
   std::vector<TouchedRow> touched_;
+  // Notice numbers given to cases rows in this transaction, typed or issued,
+  // both ways: two rows of one import must not share one, and Commit
+  // records them in aidsync_notice_numbers.
+  std::map<std::string, std::string> notice_case_;  // number -> case id
+  std::unordered_map<std::string, std::string> case_notice_;  // case id -> number
   int sealed_ = 0;
   bool failed_ = false;
 };

@@ -375,7 +375,7 @@ Status Replica::RebuildInTransaction(const std::function<void(int64_t done, int6
     }
     if (progress) progress(done, total);
   }
-  return Status::OK();
+  return RebuildNoticeNumbers();
 }
 
 }  // namespace aidsync

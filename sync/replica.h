@@ -44,6 +44,22 @@ class LocalTransaction;
 // Where a hub keeps its copy of the county authority key.
 inline std::string AuthorityKeyPath(const std::string& dir) { return dir + "/authority.key"; }
 
+// Whether a node of `node_scope` may keep the body of a changeset it refused
+// for `reason` (a stable reason key): only one signed by an enrolled author
+// that its scope may see. `content` is null for bytes that did not decode.
+bool MayKeepRefusedBody(const ChangesetContent* content, std::string_view reason, std::string_view node_scope);
+
+// A notice number's year and per-year number.
+struct NoticeNumber {
+  int64_t year = 0;
+  int64_t number = 0;
+};
+// "(YYYY)法援字第CODE-NNNN号", the number zero-padded to four digits.
+std::string FormatNoticeNumber(int64_t year, const std::string& code, int64_t number);
+// The year and number of `notice` if it reads exactly "(" four digits
+// ")法援字第" `code` "-" one to six digits "号", both positive; nullopt otherwise.
+std::optional<NoticeNumber> ParseNoticeNumber(const std::string& notice, const std::string& code);
+
 // Who this node is. `enrolled` is false until a certificate is installed.
 struct NodeIdentity {
   PublicKey key;
@@ -405,19 +421,46 @@ class Replica {
   // stations row whose certificate verifies against the authority enters the
   // trust store, so nodes learn each other's keys through the hub.
   Status TrustStationRows(const std::vector<TouchedRow>& touched, ApplyReport* report);
-  // Moves this station's notice counters past any of its own numbers that
-  // arrive from elsewhere.
-  Status AdvanceNoticeCounters(const std::vector<TouchedRow>& touched);
+  // Moves this station's notice counters past its own numbers that a
+  // received changeset writes into `cases`, when the changeset's author is
+  // certified under this station's code (this key, or an earlier one of the
+  // code). Numbers under this code from any other author move nothing.
+  Status AdvanceNoticeCounters(const ChangesetContent& content);
   // Moves the counter of `notice`'s year past it, if it is one of this
-  // station's numbers. Inside a transaction.
+  // station's numbers (ParseNoticeNumber). Inside a transaction.
   Status AdvanceNoticeCounter(const std::string& notice);
+  // InvalidArgument, naming notice_number, unless `notice` is exactly a
+  // number of this station's form and code (FormatNoticeNumber's text).
+  Status CheckOwnNoticeNumber(const std::string& notice);
+  // A case other than `except_case` that holds (or, deleted, held) `notice`.
+  Result<std::optional<std::string>> NoticeNumberHolder(const std::string& notice, const std::string& except_case);
+  // Records that case `case_id` holds `notice` (aidsync_notice_numbers).
+  Status RegisterNoticeNumber(const std::string& notice, const std::string& case_id);
+  // Brings aidsync_notice_numbers up to date with the touched cases rows as
+  // they now stand, and raises or clears the duplicate alert of every number
+  // whose holders changed.
+  Status RecordNoticeNumbers(const std::vector<TouchedRow>& touched);
+  // The alert `notice:duplicate:<number>` while two or more cases hold
+  // `notice`; none otherwise.
+  Status RefreshNoticeDuplicate(const std::string& notice);
+  // aidsync_notice_numbers and the duplicate alerts made afresh from the
+  // cases table and the metadata of deleted cases. Inside a transaction.
+  Status RebuildNoticeNumbers();
   Status ObserveRemoteClock(const ChangesetContent& content);
-  // Keeps a refused changeset aside with its reason and counts it. The
-  // rejected store is capped; `taken_back` (a changeset a revocation moved
-  // out of the log, a signed record) is kept past the cap, since it exists
-  // nowhere else on this node.
-  Status Reject(std::string_view envelope, const Digest& id, const std::string& reason,
-                const std::string& detail, ApplyReport* report, bool taken_back = false);
+  // Keeps a refused changeset aside with its reason and counts it.
+  // `content` is what decoded (null for bytes that did not): its author,
+  // scope, class and seq are kept, and its body only when
+  // MayKeepRefusedBody says this node may hold it. The rejected store is
+  // capped; `taken_back` (a changeset a revocation moved out of the log, a
+  // signed record) is kept past the cap, since it exists nowhere else on
+  // this node.
+  Status Reject(std::string_view envelope, const Digest& id, const ChangesetContent* content,
+                const std::string& reason, const std::string& detail, ApplyReport* report,
+                bool taken_back = false);
+  // Brings a store from before internal version 5 to it: aidsync_rejected
+  // gains author, scope, class and seq, and loses every body this node may
+  // not hold. Inside a transaction.
+  Status MigrateRejectedStore();
   Status ReleaseHeld(const Digest& applied, ApplyReport* report);
   Result<std::string> AuthorName(std::string_view author_key);
   // The first column (text or blob) of every row `sql` returns.

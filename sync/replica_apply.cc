@@ -1,6 +1,6 @@
 // Applying changesets received from other nodes (DESIGN 4, 6): every check a
 // received changeset must pass, and what happens to one that fails.
-#include <cstdlib>
+#include <algorithm>
 #include <future>
 #include <system_error>
 
@@ -143,16 +143,33 @@ Status Replica::ApplyRemoteBatch(const std::vector<std::string>& envelopes, Appl
   return Status::OK();
 }
 
-Status Replica::Reject(std::string_view envelope, const Digest& id, const std::string& reason,
-                       const std::string& detail, ApplyReport* report, bool taken_back) {
-  // Refused input is evidence for the admin, but it comes from the network
-  // and must not be a way to fill the disk: bytes not signed by an enrolled
-  // author (anyone can make those) are kept only in part, and past
-  // kMaxRejectedKept records further refusals are counted, not stored.
-  constexpr size_t kMaxKeptUnverifiedBytes = 4096;
+bool MayKeepRefusedBody(const ChangesetContent* content, std::string_view reason, std::string_view node_scope) {
+  // Only a changeset signed by an enrolled author (revoked since, or refused
+  // after its authority was checked) whose scope and class this node's
+  // scope may see. Everything else may be another jurisdiction's records: a
+  // village must not end up holding another village's applicants because a
+  // hostile or mistaken peer sent them (not_for_this_node, out_of_scope,
+  // unauthorized_table), nor through bytes whose author nobody vouches for
+  // (malformed, bad_signature, unknown_author), whose prefix alone can hold
+  // names and ID numbers. A malformed changeset that decoded was refused by
+  // the merge, after CheckAuthority, unless its scope itself is invalid.
+  if (content == nullptr) return false;
+  if (reason != kRevokedAuthor && reason != kBrokenChain && reason != kMalformed) return false;
+  if (!ValidateScope(content->scope).ok()) return false;
+  return ChangesetVisibleTo(node_scope, content->scope, content->cls);
+}
+
+Status Replica::Reject(std::string_view envelope, const Digest& id, const ChangesetContent* content,
+                       const std::string& reason, const std::string& detail, ApplyReport* report,
+                       bool taken_back) {
+  // Refused input is evidence for the admin, but it comes from the network:
+  // its body is kept only when this node may hold it (MayKeepRefusedBody);
+  // of anything else only what identifies it is kept, so no body ever reaches
+  // the table, its WAL or its free pages. And it must not be a way to fill
+  // the disk: past kMaxRejectedKept records further refusals are counted,
+  // not stored.
   constexpr int64_t kMaxRejectedKept = 10000;
-  if (reason == kMalformed || reason == kBadSignature || reason == kUnknownAuthor)
-    envelope = envelope.substr(0, kMaxKeptUnverifiedBytes);
+  const bool keep_body = MayKeepRefusedBody(content, reason, identity_.scope);
 
   bool first_refusal = false;
   {
@@ -169,9 +186,21 @@ Status Replica::Reject(std::string_view envelope, const Digest& id, const std::s
   }
   if (first_refusal && (kept < kMaxRejectedKept || taken_back)) {
     auto keep = db_->Cached(
-        "INSERT INTO aidsync_rejected(hash, reason, detail, envelope, received_at) VALUES (?, ?, ?, ?, ?)");
-    keep->BindBlob(1, id.view()).BindText(2, reason).BindText(3, detail).BindBlob(4, envelope);
+        "INSERT INTO aidsync_rejected(hash, reason, detail, envelope, received_at, author, scope, class, seq) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    keep->BindBlob(1, id.view()).BindText(2, reason).BindText(3, detail);
+    if (keep_body) {
+      keep->BindBlobView(4, envelope);
+    } else {
+      keep->BindNull(4);
+    }
     keep->Bind(5, env_.clock->NowMillis());
+    if (content != nullptr) {
+      keep->BindBlob(6, content->author.view()).BindText(7, content->scope);
+      keep->Bind(8, static_cast<int64_t>(content->cls)).Bind(9, static_cast<int64_t>(content->seq));
+    } else {
+      keep->BindNull(6).BindNull(7).BindNull(8).BindNull(9);
+    }
     RETURN_IF_ERROR(keep->Run());
   } else if (first_refusal) {
     auto alert = db_->Cached("INSERT OR REPLACE INTO aidsync_alerts(key, message, raised_at) VALUES (?, ?, ?)");
@@ -194,6 +223,64 @@ Status Replica::Reject(std::string_view envelope, const Digest& id, const std::s
       "INSERT INTO aidsync_rejected_counts(reason, n) VALUES (?, 1) ON CONFLICT(reason) DO UPDATE SET n = n + 1");
   count->BindText(1, reason);
   return count->Run();
+}
+
+Status Replica::MigrateRejectedStore() {
+  ASSIGN_OR_RETURN(std::vector<std::string> columns,
+                   FirstColumnOfEach("SELECT name FROM pragma_table_info('aidsync_rejected')"));
+  if (std::find(columns.begin(), columns.end(), "author") == columns.end()) {
+    // `envelope` loses NOT NULL, which only a new table can do.
+    RETURN_IF_ERROR(db_->Exec(
+        "CREATE TABLE aidsync_rejected_v5("
+        "  hash BLOB PRIMARY KEY, reason TEXT NOT NULL, detail TEXT NOT NULL,"
+        "  envelope BLOB, received_at INTEGER NOT NULL,"
+        "  author BLOB, scope TEXT, class INTEGER, seq INTEGER);"
+        "INSERT INTO aidsync_rejected_v5(hash, reason, detail, envelope, received_at) "
+        "  SELECT hash, reason, detail, envelope, received_at FROM aidsync_rejected;"
+        "DROP TABLE aidsync_rejected;"
+        "ALTER TABLE aidsync_rejected_v5 RENAME TO aidsync_rejected;"));
+  }
+  // Each kept body decoded again: what it says of itself is kept, the body
+  // only when Reject would keep it now. In batches, by hash: up to 10,000
+  // bodies of up to 257 KiB are not read at once.
+  std::string after;
+  while (true) {
+    struct Row {
+      std::string hash, reason, envelope;
+    };
+    std::vector<Row> rows;
+    {
+      ASSIGN_OR_RETURN(Statement stmt, db_->Prepare(
+          "SELECT hash, reason, envelope FROM aidsync_rejected WHERE envelope IS NOT NULL AND hash > ? "
+          "ORDER BY hash LIMIT 64"));
+      stmt.BindBlob(1, after);
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, stmt.Step());
+        if (!row) break;
+        rows.push_back({std::string(stmt.ColumnBlob(0)), std::string(stmt.ColumnText(1)),
+                        std::string(stmt.ColumnBlob(2))});
+      }
+    }
+    if (rows.empty()) return Status::OK();
+    for (const auto& r : rows) {
+      Digest id;
+      Result<ChangesetContent> content = DecodeChangeset(r.envelope, &id);
+      const ChangesetContent* decoded = content.ok() ? &*content : nullptr;
+      auto update = db_->Cached(
+          "UPDATE aidsync_rejected SET envelope = CASE WHEN ? THEN envelope END, "
+          "author = ?, scope = ?, class = ?, seq = ? WHERE hash = ?");
+      update->Bind(1, int64_t{MayKeepRefusedBody(decoded, r.reason, identity_.scope) ? 1 : 0});
+      if (decoded != nullptr) {
+        update->BindBlob(2, decoded->author.view()).BindText(3, decoded->scope);
+        update->Bind(4, static_cast<int64_t>(decoded->cls)).Bind(5, static_cast<int64_t>(decoded->seq));
+      } else {
+        update->BindNull(2).BindNull(3).BindNull(4).BindNull(5);
+      }
+      update->BindBlob(6, r.hash);
+      RETURN_IF_ERROR(update->Run());
+    }
+    after = rows.back().hash;
+  }
 }
 
 Status Replica::CheckAuthority(const ChangesetContent& content, const char** reason) {
@@ -241,7 +328,7 @@ Status Replica::ApplyDecoded(std::string_view envelope, const Digest& id, const 
                              ApplyReport* report, std::optional<Digest>* applied_id, const std::string* stored) {
   if (!decoded.ok()) {
     Digest raw = ComputeDigest("aidsync rejected bytes", envelope);
-    return Reject(envelope, raw, ReasonFor(decoded.status()), decoded.status().message(), report);
+    return Reject(envelope, raw, nullptr, ReasonFor(decoded.status()), decoded.status().message(), report);
   }
   const ChangesetContent& content = *decoded;
   {
@@ -257,7 +344,7 @@ Status Replica::ApplyDecoded(std::string_view envelope, const Digest& id, const 
   Status authority = CheckAuthority(content, &reason);
   if (!authority.ok()) {
     if (!IsRefusal(authority)) return authority;
-    return Reject(envelope, id, reason, authority.message(), report);
+    return Reject(envelope, id, &content, reason, authority.message(), report);
   }
   if (content.prev) {
     auto prev = db_->Cached("SELECT author, scope, class, seq FROM aidsync_log WHERE hash = ?");
@@ -277,7 +364,7 @@ Status Replica::ApplyDecoded(std::string_view envelope, const Digest& id, const 
                       prev->ColumnInt(2) == static_cast<int64_t>(content.cls) &&
                       static_cast<uint64_t>(prev->ColumnInt(3)) + 1 == content.seq;
     if (!same_chain)
-      return Reject(envelope, id, kBrokenChain, "its predecessor is not the previous changeset of its chain",
+      return Reject(envelope, id, &content, kBrokenChain, "its predecessor is not the previous changeset of its chain",
                     report);
   }
   ASSIGN_OR_RETURN(auto savepoint, Savepoint::Begin(*db_));
@@ -287,13 +374,14 @@ Status Replica::ApplyDecoded(std::string_view envelope, const Digest& id, const 
   if (!applied.ok()) {
     if (!IsRefusal(applied)) return applied;
     savepoint.reset();  // rolls back everything of this changeset
-    return Reject(envelope, id, ReasonFor(applied), applied.message(), report);
+    return Reject(envelope, id, &content, ReasonFor(applied), applied.message(), report);
   }
   RETURN_IF_ERROR(RecordForks(content, id));
   RETURN_IF_ERROR(ForgetRejection(id));
   RETURN_IF_ERROR(ObserveRemoteClock(content));
   RETURN_IF_ERROR(TrustStationRows(touched, report));
-  RETURN_IF_ERROR(AdvanceNoticeCounters(touched));
+  RETURN_IF_ERROR(AdvanceNoticeCounters(content));
+  RETURN_IF_ERROR(RecordNoticeNumbers(touched));
   RETURN_IF_ERROR(savepoint->Release());
   auto unhold = db_->Cached("DELETE FROM aidsync_held WHERE hash = ?");
   unhold->BindBlob(1, id.view());
@@ -336,47 +424,6 @@ Status Replica::TrustStationRows(const std::vector<TouchedRow>& touched, ApplyRe
     if (added.ok() && *added) ++report->certificates;
   }
   return Status::OK();
-}
-
-Status Replica::AdvanceNoticeCounters(const std::vector<TouchedRow>& touched) {
-  for (const auto& row : touched) {
-    if (row.table->name != "cases") continue;
-    auto stmt = db_->Cached("SELECT notice_number FROM cases WHERE id = ?");
-    stmt->BindText(1, row.id);
-    ASSIGN_OR_RETURN(bool found, stmt->Step());
-    if (!found || stmt->IsNull(0)) continue;
-    std::string notice(stmt->ColumnText(0));
-    RETURN_IF_ERROR(AdvanceNoticeCounter(notice));
-  }
-  return Status::OK();
-}
-
-Status Replica::AdvanceNoticeCounter(const std::string& notice) {
-  // Exactly "(" 4 digits ")法援字第" CODE "-" digits "号", the form
-  // NextNoticeNumber issues under this station's code; anything else is not
-  // one of ours. Numbers received back (a restore from an old backup, a
-  // re-enrolled machine) or typed in by hand must never be issued again. The
-  // bound on digits keeps a hostile row from pushing the counter to overflow.
-  const std::string prefix = "法援字第" + identity_.code + "-";
-  const std::string suffix = "号";
-  if (notice.size() <= 6 + prefix.size() + suffix.size() || notice[0] != '(' || notice[5] != ')' ||
-      notice.compare(6, prefix.size(), prefix) != 0 ||
-      notice.compare(notice.size() - suffix.size(), suffix.size(), suffix) != 0)
-    return Status::OK();
-  std::string year_text = notice.substr(1, 4);
-  std::string number_text = notice.substr(6 + prefix.size(), notice.size() - 6 - prefix.size() - suffix.size());
-  auto all_digits = [](const std::string& t) {
-    return !t.empty() && t.size() <= 6 && t.find_first_not_of("0123456789") == std::string::npos;
-  };
-  if (!all_digits(year_text) || !all_digits(number_text)) return Status::OK();
-  int64_t year = std::atoll(year_text.c_str());
-  int64_t number = std::atoll(number_text.c_str());
-  if (year <= 0 || number <= 0) return Status::OK();
-  auto advance = db_->Cached(
-      "INSERT INTO aidsync_notice_counters(year, last) VALUES (?, ?) "
-      "ON CONFLICT(year) DO UPDATE SET last = max(last, excluded.last)");
-  advance->Bind(1, year).Bind(2, number);
-  return advance->Run();
 }
 
 Status Replica::RecordForks(const ChangesetContent& content, const Digest& id) {

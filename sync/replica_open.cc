@@ -43,7 +43,8 @@ CREATE TABLE IF NOT EXISTS aidsync_held(
 CREATE INDEX IF NOT EXISTS aidsync_held_prev ON aidsync_held(prev);
 CREATE TABLE IF NOT EXISTS aidsync_rejected(
   hash BLOB PRIMARY KEY, reason TEXT NOT NULL, detail TEXT NOT NULL,
-  envelope BLOB NOT NULL, received_at INTEGER NOT NULL);
+  envelope BLOB, received_at INTEGER NOT NULL,
+  author BLOB, scope TEXT, class INTEGER, seq INTEGER);
 CREATE TABLE IF NOT EXISTS aidsync_rejected_counts(reason TEXT PRIMARY KEY, n INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS aidsync_certificates(
   node_key BLOB PRIMARY KEY, code TEXT NOT NULL, name TEXT NOT NULL, role TEXT NOT NULL,
@@ -59,6 +60,9 @@ CREATE TABLE IF NOT EXISTS aidsync_peers(
   last_seen INTEGER NOT NULL, last_sync INTEGER NOT NULL, pending_out INTEGER NOT NULL,
   pending_in INTEGER NOT NULL, clock_offset_ms INTEGER NOT NULL, last_error TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS aidsync_notice_counters(year INTEGER PRIMARY KEY, last INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS aidsync_notice_numbers(
+  number TEXT NOT NULL, case_id TEXT NOT NULL, PRIMARY KEY(number, case_id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS aidsync_notice_numbers_case ON aidsync_notice_numbers(case_id);
 CREATE TABLE IF NOT EXISTS aidsync_revocations(
   node_key BLOB PRIMARY KEY, curve_key BLOB NOT NULL, id BLOB NOT NULL,
   revoked_at INTEGER NOT NULL, bytes BLOB NOT NULL) WITHOUT ROWID;
@@ -81,8 +85,11 @@ CREATE INDEX IF NOT EXISTS aidsync_sessions_peer ON aidsync_sessions(peer, ended
 // invites. 3: session history. 4: the log may store envelopes compressed and
 // row metadata in format 2 (issue 7; both old forms are still read): an
 // aidsync from before cannot read such a store, and this number lets every
-// aidsync from now on refuse a store newer than itself.
-constexpr int64_t kInternalSchemaVersion = 4;
+// aidsync from now on refuse a store newer than itself. 5: aidsync_rejected
+// keeps a refused changeset's author, scope, class and seq, and its body only
+// when this node may hold it (the migration strips the others); the
+// registry of notice numbers, aidsync_notice_numbers.
+constexpr int64_t kInternalSchemaVersion = 5;
 
 std::string DbPath(const std::string& dir) { return dir + "/replica.db"; }
 std::string KeyPath(const std::string& dir) { return dir + "/node.key"; }
@@ -323,11 +330,24 @@ Status Replica::Upgrade() {
   stmt->Reset();
   ASSIGN_OR_RETURN(int64_t stored_internal, StoreVersion());
   if (stored >= schema_.version && stored_internal >= kInternalSchemaVersion) return Status::OK();
+  // Before version 5 the rejected store could hold bodies this node may not
+  // hold (another village's records): they are overwritten with zeros where
+  // they lay (secure_delete), and the WAL that held the old pages is emptied.
+  const bool strip_rejected = stored_internal < 5;
+  if (strip_rejected) RETURN_IF_ERROR(db_->Exec("PRAGMA secure_delete = ON"));
   {
     ASSIGN_OR_RETURN(auto tx, Transaction::Begin(*db_));
     RETURN_IF_ERROR(db_->Exec(kInternalSchema));
     RETURN_IF_ERROR(CreateDomainTables(*db_, schema_));
+    if (strip_rejected) {
+      RETURN_IF_ERROR(MigrateRejectedStore());
+      RETURN_IF_ERROR(RebuildNoticeNumbers());
+    }
     RETURN_IF_ERROR(tx->Commit());
+  }
+  if (strip_rejected) {
+    RETURN_IF_ERROR(db_->Exec("PRAGMA secure_delete = OFF"));
+    RETURN_IF_ERROR(db_->Exec("PRAGMA wal_checkpoint(TRUNCATE)"));
   }
   // Changesets that named tables or columns the old schema lacked can now be
   // materialized in full. The version is recorded only after that worked, so

@@ -61,7 +61,12 @@ Status Replica::TakeBackRevoked(const Revocation& revocation) {
   // Held changesets of the key past its limits will never be valid.
   {
     ASSIGN_OR_RETURN(Statement held, db_->Prepare("SELECT hash, envelope FROM aidsync_held"));
-    std::vector<std::pair<Digest, std::string>> refused;
+    struct Refused {
+      Digest id;
+      std::string envelope;
+      ChangesetContent content;
+    };
+    std::vector<Refused> refused;
     while (true) {
       ASSIGN_OR_RETURN(bool row, held.Step());
       if (!row) break;
@@ -69,10 +74,11 @@ Status Replica::TakeBackRevoked(const Revocation& revocation) {
       auto content = DecodeChangeset(held.ColumnBlob(1), &id);
       if (!content.ok() || !(content->author == f.node_key)) continue;
       if (content->seq > revocation.LastValidSeq(content->scope, content->cls))
-        refused.emplace_back(id, std::string(held.ColumnBlob(1)));
+        refused.push_back({id, std::string(held.ColumnBlob(1)), std::move(content).value()});
     }
     held.Reset();
-    for (const auto& [id, envelope] : refused) RETURN_IF_ERROR(Reject(envelope, id, kRevokedAuthor, detail, &report));
+    for (const auto& r : refused)
+      RETURN_IF_ERROR(Reject(r.envelope, r.id, &r.content, kRevokedAuthor, detail, &report));
   }
   // Changesets this node applied before it learned of the revocation leave
   // the log for the rejected store; the view is then rebuilt without them.
@@ -80,6 +86,7 @@ Status Replica::TakeBackRevoked(const Revocation& revocation) {
     int64_t log_id;
     Digest id;
     std::string envelope;
+    ChangesetContent meta;  // what the log row says of it: author, scope, class, seq
   };
   std::vector<Entry> taken;
   {
@@ -95,12 +102,17 @@ Status Replica::TakeBackRevoked(const Revocation& revocation) {
       ASSIGN_OR_RETURN(Digest id, Digest::FromBytes(log.ColumnBlob(1)));
       ASSIGN_OR_RETURN(std::string envelope,
                        UnpackStoredEnvelope(log.ColumnBlob(5), ChangesetLimits{}.max_envelope_bytes));
-      taken.push_back({log.ColumnInt(0), id, std::move(envelope)});
+      ChangesetContent meta;
+      meta.author = f.node_key;
+      meta.scope = std::string(log.ColumnText(2));
+      meta.cls = cls;
+      meta.seq = static_cast<uint64_t>(log.ColumnInt(4));
+      taken.push_back({log.ColumnInt(0), id, std::move(envelope), std::move(meta)});
     }
   }
   if (taken.empty()) return Status::OK();
   for (const auto& e : taken) {
-    RETURN_IF_ERROR(Reject(e.envelope, e.id, kRevokedAuthor, detail, &report, /*taken_back=*/true));
+    RETURN_IF_ERROR(Reject(e.envelope, e.id, &e.meta, kRevokedAuthor, detail, &report, /*taken_back=*/true));
     auto drop = db_->Cached("DELETE FROM aidsync_log WHERE id = ?");
     drop->Bind(1, e.log_id);
     RETURN_IF_ERROR(drop->Run());

@@ -449,6 +449,71 @@ TEST_CASE("cli: domain rules are enforced at write time", "[cli][bad-input][rule
   CHECK(row.at("notice_number") == std::string(expected));
 }
 
+// Regression (red-team review): a station could type a notice number under
+// another station's code (the hub's `0500-999999` exhausted the hub's year
+// once received), reuse one already issued, or change a case's number.
+TEST_CASE("cli: a typed notice_number must be this station's own, unused, and never changes",
+          "[cli][bad-input][notice]") {
+  Seeded c;
+  const std::string& st = c.st[0].dir;
+  const std::string issued = ParseJson(Ok(st, {"get", "cases", c.case_id, "--json"})).at("notice_number");
+  REQUIRE(issued == "(2015)法援字第0512-0001号");
+  std::vector<std::string> new_case{"put",        "cases",          "new", "application_id=" + c.app,
+                                    "lawyer_id=" + c.senior, "category=civil", "status=assigned",
+                                    "assigned_at=2015-04-05"};
+  auto with = [&](const std::string& notice) {
+    std::vector<std::string> args = new_case;
+    args.push_back("notice_number=" + notice);
+    return args;
+  };
+  std::string before = Snapshot(st);
+  SECTION("under the hub's code") {
+    RequireRefused(On(st, with("(2015)法援字第0500-999999号")), "notice_number");
+  }
+  SECTION("under another station's code") {
+    RequireRefused(On(st, with("(2015)法援字第0513-0001号")), "notice_number");
+  }
+  SECTION("not of the form this station issues") {
+    RequireRefused(On(st, with("法援字0512-0077")), "notice_number");
+    RequireRefused(On(st, with("(2015)法援字第0512-77号")), "notice_number");
+  }
+  SECTION("already used by another case") {
+    RequireRefused(On(st, with(issued)), "already used");
+  }
+  SECTION("used by a deleted case") {
+    Ok(st, {"delete", "cases", c.case_id});
+    before = Snapshot(st);
+    RequireRefused(On(st, with(issued)), "already used");
+  }
+  SECTION("changing a case's number") {
+    RequireRefused(On(st, {"put", "cases", c.case_id, "notice_number=(2015)法援字第0512-0077号"}), "never changes");
+  }
+  SECTION("an import with one row under another code") {
+    std::string file = c.tmp / "cases.csv";
+    std::string csv = "application_id,lawyer_id,category,status,notice_number\n";
+    for (int i = 0; i < 5; ++i)
+      csv += c.app + "," + c.senior + ",civil,assigned,(2015)法援字第" + (i == 3 ? "0500" : "0512") + "-00" +
+             std::to_string(20 + i) + "号\n";
+    proc::WriteFile(file, csv);
+    RequireRefused(On(st, {"import", "cases", file}), "line 5");
+  }
+  SECTION("an import with two rows of one number") {
+    std::string file = c.tmp / "cases.csv";
+    std::string csv = "application_id,lawyer_id,category,status,notice_number\n";
+    for (int i = 0; i < 5; ++i)
+      csv += c.app + "," + c.senior + ",civil,assigned,(2015)法援字第0512-00" + std::to_string(i == 4 ? 20 : 20 + i) +
+             "号\n";
+    proc::WriteFile(file, csv);
+    RequireRefused(On(st, {"import", "cases", file}), "already used");
+  }
+  CHECK(Snapshot(st) == before);
+  // A number of this station's, unused, is taken, and the same number again
+  // on the same case changes nothing.
+  std::string typed = Ok(st, with("(2015)法援字第0512-0077号"));
+  Ok(st, {"put", "cases", typed, "notice_number=(2015)法援字第0512-0077号"});
+  CHECK(ParseJson(Ok(st, {"get", "cases", typed, "--json"})).at("notice_number") == "(2015)法援字第0512-0077号");
+}
+
 }  // namespace
 
 // Regression: `enroll --out` used to replace an existing file.

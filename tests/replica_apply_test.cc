@@ -2,6 +2,7 @@
 // changesets, rejections and their counts, unknown tables and columns, forks,
 // rows two stations created under one id, and tampering.
 #include <algorithm>
+#include <filesystem>
 #include <catch2/catch.hpp>
 #include <string>
 #include <vector>
@@ -460,19 +461,136 @@ TEST_CASE("remote apply: two stations that chose one row id: the first scope kee
   CHECK(testing::DumpTables(hub) == before);
 }
 
-// Refused input comes from the network: it must not be a way to fill the disk.
-TEST_CASE("remote apply: bytes that do not decode are kept only in part", "[replica][remote]") {
+// Refused input comes from the network: it must not be a way to fill the
+// disk, nor to store what nobody vouches for (a prefix can hold names).
+TEST_CASE("remote apply: bytes that do not decode are counted and described, not kept", "[replica][remote]") {
   Cluster cluster;
   Replica& hub = *cluster.hub().replica;
   std::string garbage(100 * 1024, '\x5a');
   auto report = hub.ApplyRemote({garbage});
   REQUIRE(report.ok());
   CHECK(report->rejected == 1);
-  auto kept = hub.Query("SELECT reason, length(envelope) FROM aidsync_rejected");
+  auto kept = hub.Query("SELECT reason, envelope IS NULL, author IS NULL, scope IS NULL FROM aidsync_rejected");
   REQUIRE(kept.ok());
   REQUIRE(kept->rows.size() == 1);
   CHECK(kept->rows[0][0] == Value::Text("malformed"));
-  CHECK(kept->rows[0][1] == Value::Integer(4096));
+  CHECK(kept->rows[0][1] == Value::Integer(1));
+  CHECK(kept->rows[0][2] == Value::Integer(1));
+  CHECK(kept->rows[0][3] == Value::Integer(1));
+}
+
+namespace {
+
+// Every regular file under `dir` (the data dir: replica.db, its -wal and
+// -shm, keys), by path, with its bytes.
+std::vector<std::pair<std::string, std::string>> FilesUnder(const std::string& dir) {
+  std::vector<std::pair<std::string, std::string>> files;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir))
+    if (entry.is_regular_file()) files.emplace_back(entry.path().string(), testing::ReadFile(entry.path().string()));
+  return files;
+}
+
+std::vector<std::string> Holding(const std::vector<std::pair<std::string, std::string>>& files,
+                                 const std::string& needle) {
+  std::vector<std::string> out;
+  for (const auto& [path, bytes] : files)
+    if (bytes.find(needle) != std::string::npos) out.push_back(path);
+  return out;
+}
+
+}  // namespace
+
+// Regression (red-team review): a refused changeset was kept whole (signed)
+// or in its first 4 KiB (unknown author) in aidsync_rejected, so a hostile
+// township could put village B's applicants on village A's disk.
+TEST_CASE("remote apply: a village keeps nothing of another village's records it refused, in any of its files",
+          "[replica][remote][rejected]") {
+  Cluster cluster;
+  Node& a_node = cluster.AddStation("新华村联系点", "0514", "430123/05/017");
+  Node& t_node = cluster.AddStation(kStationName, "0512", kTownship);
+  Node& b_node = cluster.AddStation("东风村联系点", "0515", "430123/05/018");
+  Replica& a = *a_node.replica;
+  for (Node* n : {&t_node, &b_node}) REQUIRE_OK(a.AddCertificate(cluster.CertificateOf(*n).bytes()));
+  const std::string b_scope = "430123/05/018";
+  const std::string name = "东风村申请人-赵秀英";
+  const std::string id_number = "430123198807150048";
+  auto applicant = [&](const std::string& row) {
+    return OneRow("applications", row, {{"applicant_name", name}, {"id_number", id_number}, {"category", "civil"}});
+  };
+  testing::SeededRandom rng(77);
+  SigningKey stranger = SigningKey::Generate(rng);
+  SigningKey township = cluster.KeyOf(t_node);
+  const uint64_t hlc = MakeHlc(testing::kDefaultStartMs, 1);
+  // The township (a real enrolled key) writing at B's scope; the same chain
+  // further on, its predecessor never sent (were it checked after the chain,
+  // it would be held, body and all); B's own key; a key nobody enrolled.
+  auto by_township = HandBuilt(township, b_scope, TableClass::kCase, 1, std::nullopt, hlc, {applicant("b-app-1")});
+  auto never_sent = HandBuilt(township, b_scope, TableClass::kCase, 2, by_township.id, hlc + 1, {applicant("b-app-2")});
+  auto after_gap = HandBuilt(township, b_scope, TableClass::kCase, 3, never_sent.id, hlc + 2, {applicant("b-app-3")});
+  auto by_b = HandBuilt(cluster.KeyOf(b_node), b_scope, TableClass::kCase, 1, std::nullopt, hlc, {applicant("b-app-4")});
+  auto unknown = HandBuilt(stranger, b_scope, TableClass::kCase, 1, std::nullopt, hlc, {applicant("b-app-5")});
+  // A key nobody enrolled at A's own scope: nobody vouches for it either.
+  auto unknown_here =
+      HandBuilt(stranger, "430123/05/017", TableClass::kCase, 1, std::nullopt, hlc, {applicant("b-app-6")});
+
+  // A's own applicant: the scan below does see records in these files.
+  const std::string own_name = "新华村申请人-钱本村";
+  REQUIRE_OK(PutRow(a, "applications", std::nullopt, {{"applicant_name", own_name}, {"category", "civil"}}));
+
+  auto report = a.ApplyRemote(
+      {after_gap.envelope, by_township.envelope, by_b.envelope, unknown.envelope, unknown_here.envelope});
+  REQUIRE_OK(report);
+  CHECK(report->applied == 0);
+  CHECK(report->held == 0);
+  CHECK(report->rejected == 5);
+
+  auto files = FilesUnder(a_node.dir);
+  std::string listing;
+  for (const auto& [path, bytes] : files) listing += path + " (" + std::to_string(bytes.size()) + " bytes)\n";
+  INFO("village A's data dir:\n" << listing);
+  CHECK_FALSE(Holding(files, own_name).empty());
+  CHECK(Holding(files, name).empty());
+  CHECK(Holding(files, id_number).empty());
+
+  // Stored compressed, a body would escape the byte scan: the rows say it.
+  auto rows = a.Query(
+      "SELECT reason, envelope IS NULL, scope, class, seq, author IS NOT NULL FROM aidsync_rejected ORDER BY reason, seq");
+  REQUIRE_OK(rows);
+  REQUIRE(rows->rows.size() == 5);
+  int not_for_this_node = 0;
+  for (const auto& row : rows->rows) {
+    INFO(row[0].ToDisplay() << " seq " << row[4].ToDisplay());
+    CHECK(row[1] == Value::Integer(1));  // no body
+    CHECK(row[3] == Value::Integer(static_cast<int64_t>(TableClass::kCase)));
+    CHECK(row[5] == Value::Integer(1));  // what decoded is kept: author, scope, class, seq
+    if (row[0] == Value::Text("not_for_this_node")) {
+      ++not_for_this_node;
+      CHECK(row[2] == Value::Text(b_scope));
+    } else {
+      CHECK(row[0] == Value::Text("unknown_author"));
+    }
+  }
+  CHECK(not_for_this_node == 3);
+  auto held = a.Query("SELECT count(*) FROM aidsync_held");
+  REQUIRE_OK(held);
+  CHECK(held->rows[0][0] == Value::Integer(0));
+  CHECK(StatusOf(a).rejected["not_for_this_node"] == 3);
+  CHECK(StatusOf(a).rejected["unknown_author"] == 2);
+
+  // A body this node may hold is still kept: the township at A's own scope,
+  // refused as a broken chain (its predecessor is A's changeset).
+  auto own = testing::OwnEnvelopes(a);
+  REQUIRE(own.size() == 1);
+  auto broken = HandBuilt(township, "430123/05/017", TableClass::kCase, 2, IdOf(own[0]), hlc + 5,
+                          {OneRow("consultations", "a-c-1", {{"topic", "本村"}})});
+  auto refused = a.ApplyRemote({broken.envelope});
+  REQUIRE_OK(refused);
+  REQUIRE(refused->rejections.size() == 1);
+  CHECK(refused->rejections[0].rfind("broken_chain", 0) == 0);
+  auto kept = a.Query("SELECT reason FROM aidsync_rejected WHERE envelope IS NOT NULL");
+  REQUIRE_OK(kept);
+  REQUIRE(kept->rows.size() == 1);
+  CHECK(kept->rows[0][0] == Value::Text("broken_chain"));
 }
 
 
@@ -510,6 +628,102 @@ TEST_CASE("remote apply: a peer naming the all-zero version cannot swallow a lat
   const std::string before = Dump(*a.replica);
   REQUIRE_OK(a->Rebuild());
   CHECK(Dump(*a.replica) == before);
+}
+
+}  // namespace aidsync
+
+// ------------------------------------------------------------ notice numbers
+
+namespace aidsync {
+namespace {
+
+// Whether one alert names every one of `parts`.
+bool OneAlertNames(const std::vector<std::string>& alerts, const std::vector<std::string>& parts) {
+  for (const auto& alert : alerts) {
+    bool all = true;
+    for (const auto& p : parts) all = all && alert.find(p) != std::string::npos;
+    if (all) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+// Regression (red-team review): a station wrote the hub's code with number
+// 999999, and the hub, receiving it, moved its own counter past it: its next
+// number was 0500-1000000.
+TEST_CASE("remote apply: a number under this node's code written by another station never moves its counter",
+          "[replica][remote][notice]") {
+  Cluster cluster;
+  Replica& hub = *cluster.hub().replica;
+  Node& st_node = cluster.AddStation(kStationName, "0512", kTownship);
+  Replica& st = *st_node.replica;
+  const std::string far = "(2024)法援字第0500-999999号";
+  const std::string next = "(2024)法援字第0500-0001号";
+
+  // Refused where it is typed.
+  auto typed = PutRow(st, "cases", std::nullopt, {{"notice_number", far}, {"category", "civil"}});
+  REQUIRE_CODE(typed, Status::Code::kInvalidArgument);
+  CHECK(typed.status().message().find("notice_number") != std::string::npos);
+
+  // A modified station sends it anyway, and the hub's next number too.
+  auto forged = HandBuilt(cluster.KeyOf(st_node), kTownship, TableClass::kCase, 1, std::nullopt,
+                          MakeHlc(testing::kDefaultStartMs, 1),
+                          {{"cases", {"notice_number", "category"},
+                            {RowOp{"forged-far", false, {{0, {}, false, Value::Text(far)}, {1, {}, false, Value::Text("civil")}}},
+                             RowOp{"forged-next", false, {{0, {}, false, Value::Text(next)}}}}}});
+  auto report = hub.ApplyRemote({forged.envelope});
+  REQUIRE_OK(report);
+  CHECK(report->applied == 1);  // a signed fact: applied
+  CHECK(TextField(hub, "cases", "forged-far", "notice_number") == far);
+
+  auto counters = hub.Query("SELECT count(*) FROM aidsync_notice_counters");
+  REQUIRE_OK(counters);
+  CHECK(counters->rows[0][0] == Value::Integer(0));
+  // The hub's next case: not 1000000, and not the number the forged row holds.
+  auto h = PutRow(hub, "cases", std::nullopt, {{"category", "civil"}});
+  REQUIRE_OK(h);
+  CHECK(TextField(hub, "cases", *h, "notice_number") == "(2024)法援字第0500-0002号");
+  CHECK_FALSE(OneAlertNames(StatusOf(hub).alerts, {"notice number"}));
+}
+
+TEST_CASE("remote apply: a received notice number another case holds is applied and raises an alert naming both",
+          "[replica][remote][notice]") {
+  Cluster cluster;
+  Replica& hub = *cluster.hub().replica;
+  Node& st_node = cluster.AddStation(kStationName, "0512", kTownship);
+  auto h = PutRow(hub, "cases", std::nullopt, {{"category", "civil"}});
+  REQUIRE_OK(h);
+  const std::string number = "(2024)法援字第0500-0001号";
+  REQUIRE(TextField(hub, "cases", *h, "notice_number") == number);
+
+  auto forged = HandBuilt(cluster.KeyOf(st_node), kTownship, TableClass::kCase, 1, std::nullopt,
+                          MakeHlc(testing::kDefaultStartMs, 1),
+                          {OneRow("cases", "forged-dup", {{"notice_number", number}, {"category", "civil"}})});
+  auto report = hub.ApplyRemote({forged.envelope});
+  REQUIRE_OK(report);
+  CHECK(report->applied == 1);
+  CHECK(TextField(hub, "cases", "forged-dup", "notice_number") == number);
+  CHECK(TextField(hub, "cases", *h, "notice_number") == number);
+  CHECK(OneAlertNames(StatusOf(hub).alerts, {number, *h, "forged-dup"}));
+
+  // It stands while the duplicate does: after a rebuild and a reopen too.
+  REQUIRE_OK(hub.Rebuild());
+  cluster.Reopen(cluster.hub());
+  Replica& reopened = *cluster.hub().replica;
+  CHECK(OneAlertNames(StatusOf(reopened).alerts, {number, *h, "forged-dup"}));
+  // The number is used: typing it on the hub is refused.
+  REQUIRE_CODE(PutRow(reopened, "cases", std::nullopt, {{"notice_number", number}}), Status::Code::kInvalidArgument);
+
+  // Once the other row holds another number, no alert.
+  auto moved = HandBuilt(cluster.KeyOf(st_node), kTownship, TableClass::kCase, 2, forged.id,
+                         MakeHlc(testing::kDefaultStartMs + 60000, 0),
+                         {OneRow("cases", "forged-dup", {{"notice_number", "(2024)法援字第0512-0077号"}})});
+  auto again = reopened.ApplyRemote({moved.envelope});
+  REQUIRE_OK(again);
+  CHECK(again->applied == 1);
+  REQUIRE(TextField(reopened, "cases", "forged-dup", "notice_number") == "(2024)法援字第0512-0077号");
+  CHECK_FALSE(OneAlertNames(StatusOf(reopened).alerts, {number}));
 }
 
 }  // namespace aidsync

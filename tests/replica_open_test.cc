@@ -148,7 +148,7 @@ TEST_CASE("replica: a store from before compressed log envelopes still reads, re
   CHECK(testing::Dump(*station.replica) == before);
   auto version = station->Query("SELECT value FROM aidsync_node WHERE key = 'internal_version'");
   REQUIRE_OK(version);
-  CHECK(version->rows.at(0).at(0).ToDisplay() == "4");
+  CHECK(version->rows.at(0).at(0).ToDisplay() == "5");
   REQUIRE_OK(station->Rebuild());
   CHECK(testing::Dump(*station.replica) == before);
 
@@ -160,6 +160,94 @@ TEST_CASE("replica: a store from before compressed log envelopes still reads, re
   REQUIRE_OK(report);
   CHECK(report->rejected == 0);
   CHECK(testing::ListText(*cluster.hub(), "consultations").size() == 61);
+}
+
+namespace {
+
+void InsertRejected(sqlite3* db, const std::string& hash, const std::string& reason, const std::string& envelope) {
+  sqlite3_stmt* insert = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db,
+                             "INSERT INTO aidsync_rejected(hash, reason, detail, envelope, received_at) "
+                             "VALUES (?, ?, 'kept by an older aidsync', ?, 1)",
+                             -1, &insert, nullptr) == SQLITE_OK);
+  sqlite3_bind_blob(insert, 1, hash.data(), static_cast<int>(hash.size()), SQLITE_TRANSIENT);
+  sqlite3_bind_text(insert, 2, reason.data(), static_cast<int>(reason.size()), SQLITE_TRANSIENT);
+  sqlite3_bind_blob(insert, 3, envelope.data(), static_cast<int>(envelope.size()), SQLITE_TRANSIENT);
+  REQUIRE(sqlite3_step(insert) == SQLITE_DONE);
+  sqlite3_finalize(insert);
+}
+
+bool AnyFileHolds(const std::string& dir, const std::string& needle) {
+  for (const char* name : {"/replica.db", "/replica.db-wal", "/replica.db-shm"}) {
+    struct stat st;
+    if (::stat((dir + name).c_str(), &st) != 0) continue;
+    if (ReadFile(dir + name).find(needle) != std::string::npos) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+// Regression (red-team review): a store of version 4 kept refused changesets
+// whole, another village's applicants among them. Opening it strips every
+// body the node may not hold, out of the file and the WAL, and keeps what
+// each says of itself.
+TEST_CASE("replica: a version 4 store loses the refused bodies it may not hold and still opens",
+          "[replica][upgrade][rejected]") {
+  testing::Cluster cluster(9);
+  testing::Node& a = cluster.AddStation("新华村联系点", "0514", "430123/05/017");
+  testing::Node& t = cluster.AddStation(testing::kStationName, "0512", testing::kTownship);
+  const std::string name = "东风村申请人-孙玉珍";
+  auto theirs = testing::HandBuilt(cluster.KeyOf(t), "430123/05/018", TableClass::kCase, 1, std::nullopt,
+                                   MakeHlc(testing::kDefaultStartMs, 1),
+                                   {testing::OneRow("applications", "b-app-1", {{"applicant_name", name}})});
+  const std::string mine_text = "新华村可留的记录";
+  auto mine = testing::HandBuilt(cluster.KeyOf(t), "430123/05/017", TableClass::kCase, 2, theirs.id,
+                                 MakeHlc(testing::kDefaultStartMs, 2),
+                                 {testing::OneRow("consultations", "a-c-1", {{"topic", mine_text}})});
+  const std::string prefix_name = "东风村申请人-前缀";
+  auto stranger_key = SigningKey::Generate(cluster.random());
+  auto unknown = testing::HandBuilt(stranger_key, "430123/05/017", TableClass::kCase, 1, std::nullopt, 1,
+                                    {testing::OneRow("applications", "x-1", {{"applicant_name", prefix_name}})});
+
+  EditStore(a, [&](sqlite3* db) {
+    // The version 4 table, as an older aidsync made and filled it.
+    Exec(db, "DROP TABLE aidsync_rejected");
+    Exec(db, "CREATE TABLE aidsync_rejected(hash BLOB PRIMARY KEY, reason TEXT NOT NULL, detail TEXT NOT NULL, "
+             "envelope BLOB NOT NULL, received_at INTEGER NOT NULL)");
+    InsertRejected(db, std::string(theirs.id.view()), "not_for_this_node", theirs.envelope);
+    InsertRejected(db, std::string(mine.id.view()), "broken_chain", mine.envelope);
+    InsertRejected(db, std::string(unknown.id.view()), "unknown_author", unknown.envelope.substr(0, 4096));
+    InsertRejected(db, std::string(32, '\x07'), "malformed", "garbage " + name);
+    Exec(db, "UPDATE aidsync_node SET value = '4' WHERE key = 'internal_version'");
+  });
+  REQUIRE(AnyFileHolds(a.dir, name));  // the old store does hold them
+  cluster.Reopen(a);
+  REQUIRE(a.replica != nullptr);
+  auto version = a->Query("SELECT value FROM aidsync_node WHERE key = 'internal_version'");
+  REQUIRE_OK(version);
+  CHECK(version->rows.at(0).at(0).ToDisplay() == "5");
+
+  CHECK_FALSE(AnyFileHolds(a.dir, name));
+  CHECK_FALSE(AnyFileHolds(a.dir, prefix_name));
+  CHECK(AnyFileHolds(a.dir, mine_text));
+  auto rows = a->Query("SELECT reason, envelope IS NULL, scope, seq FROM aidsync_rejected ORDER BY reason");
+  REQUIRE_OK(rows);
+  REQUIRE(rows->rows.size() == 4);
+  // broken_chain, malformed, not_for_this_node, unknown_author
+  CHECK(rows->rows[0][1] == Value::Integer(0));
+  CHECK(rows->rows[0][2] == Value::Text("430123/05/017"));
+  CHECK(rows->rows[1][1] == Value::Integer(1));
+  CHECK(rows->rows[1][2].is_null());
+  CHECK(rows->rows[2][1] == Value::Integer(1));
+  CHECK(rows->rows[2][2] == Value::Text("430123/05/018"));
+  CHECK(rows->rows[2][3] == Value::Integer(1));
+  CHECK(rows->rows[3][1] == Value::Integer(1));
+  // The node still works: it refuses, counts and writes as before.
+  REQUIRE_OK(testing::PutRow(*a.replica, "consultations", std::nullopt, {{"topic", "升级之后"}}));
+  auto again = a->ApplyRemote({theirs.envelope});
+  REQUIRE_OK(again);
+  CHECK(again->rejected == 1);
 }
 
 TEST_CASE("replica: a store written by a newer aidsync is refused, not misread", "[replica][upgrade]") {

@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -326,6 +327,93 @@ TEST_CASE("trust: a village's files hold none of another village's records after
     CHECK(Holding(files, needle).empty());
   }
   CHECK(CountOf(Rejected(a.dir), "not_for_this_node") == 0);  // nobody even offered them
+}
+
+// Regression (red-team review): a changeset refused as not_for_this_node (or
+// for an unknown author) was kept whole (or its first 4 KiB) in
+// aidsync_rejected, so a hostile township could put village B's applicants
+// on village A's disk over an ordinary sync session.
+TEST_CASE("trust: a hostile township cannot put another village's applicants in any file of a village",
+          "[trust]") {
+  County c(0);
+  Station t = c.AddStation("城关镇工作站", "0512", "430123/05");
+  Station a = c.AddStation("新华村联系点", "0514", "430123/05/017");
+  Station b = c.AddStation("东风村联系点", "0515", "430123/05/018");
+  const std::string own_name = "新华村申请人-本村甲";
+  PutApplication(a.dir, own_name);
+  const std::string name = "东风村申请人-赵秀英K4";
+  const std::string id_number = "430123198807150048";
+  const std::vector<std::pair<std::string, std::string>> applicant{
+      {"applicant_name", name}, {"id_number", id_number}, {"category", "civil"}, {"matter", "追索劳动报酬"}};
+
+  SigningKey township = NodeKey(t.dir);
+  SigningKey village_b = NodeKey(b.dir);
+  aidsync::testing::SeededRandom rng(5151);
+  SigningKey stranger = SigningKey::Generate(rng);
+  std::string by_township = Crafted(township, b.scope, TableClass::kCase, 1, std::nullopt, "applications", "b-app-1",
+                                    applicant);
+  aidsync::Digest first_id, never_sent_id;
+  REQUIRE(aidsync::DecodeChangeset(by_township, &first_id).ok());
+  std::string never_sent = Crafted(township, b.scope, TableClass::kCase, 2, first_id, "applications", "b-app-2",
+                                   applicant);
+  REQUIRE(aidsync::DecodeChangeset(never_sent, &never_sent_id).ok());
+  // Its predecessor missing: a node that checked the chain before the scope would hold it, body and all.
+  std::string after_gap = Crafted(township, b.scope, TableClass::kCase, 3, never_sent_id, "applications",
+                                  "b-app-3", applicant);
+  std::string by_b = Crafted(village_b, b.scope, TableClass::kCase, 1, std::nullopt, "applications", "b-app-4",
+                             applicant);
+  std::string unknown = Crafted(stranger, b.scope, TableClass::kCase, 1, std::nullopt, "applications", "b-app-5",
+                                applicant);
+
+  int port = proc::FreePort();
+  Daemon village(a.dir, {"--listen", Endpoint(port)}, c.tmp / "village-a.log");
+  INFO(village.Describe());
+  REQUIRE(village.WaitForLog("listening on"));
+  zmq::context_t context;
+  CurveDealer dealer(context, township, a.key, Endpoint(port));
+  dealer.Send(Hello(41, CertificateOf(c.hub, t.code)));
+  auto welcome = dealer.Reply();
+  REQUIRE(welcome);
+  INFO("reply: " << RefusedReason(welcome));
+  REQUIRE(std::holds_alternative<aidsync::WelcomeMsg>(welcome->body));
+  aidsync::PushMsg push;
+  push.has_heads = true;
+  push.certificates = {CertificateOf(c.hub, t.code), CertificateOf(c.hub, b.code)};
+  push.changesets = {after_gap, by_township, by_b, unknown};
+  dealer.Send(SyncMsg{aidsync::kProtocolVersion, 41, std::move(push)});
+  auto reply = dealer.Reply();
+  REQUIRE(reply);
+  INFO("reply: " << RefusedReason(reply));
+  auto* batch = std::get_if<aidsync::BatchMsg>(&reply->body);
+  REQUIRE(batch != nullptr);
+  CHECK(batch->applied == 0);
+  CHECK(batch->rejected == 4);
+
+  auto check_files = [&](const char* when) {
+    INFO(when);
+    auto files = FilesUnder(a.dir);
+    std::string listing;
+    for (const auto& [path, bytes] : files) listing += path + " (" + std::to_string(bytes.size()) + " bytes)\n";
+    INFO("village A's data dir:\n" << listing);
+    CHECK_FALSE(Holding(files, own_name).empty());  // the scan does see a record in these files
+    CHECK(Holding(files, name).empty());
+    CHECK(Holding(files, id_number).empty());
+  };
+  check_files("while the village serves (its WAL in use)");
+  // Compressed, a body would escape the byte scan: the table says there is none.
+  json rows = ParseJson(Query(a.dir, "SELECT reason, envelope IS NULL AS no_body, scope FROM aidsync_rejected"));
+  INFO(Dump(rows));
+  CHECK(rows.size() == 4);
+  for (const auto& row : rows) {
+    CHECK(row.at("no_body") == 1);
+    CHECK(row.at("scope") == b.scope);
+  }
+  CHECK(Count(a.dir, "aidsync_held") == 0);
+  json rejected = Rejected(a.dir);
+  CHECK(CountOf(rejected, "not_for_this_node") == 3);
+  CHECK(CountOf(rejected, "unknown_author") == 1);
+  REQUIRE(village.Stop(SIGTERM, 10s));
+  check_files("after the village stopped");
 }
 
 TEST_CASE("trust: a data dir copied to a second machine raises the fork alarm and loses no record", "[trust]") {
