@@ -436,6 +436,65 @@ TEST_CASE("revocation: a node that applied a revoked key's later changesets take
   CHECK(RejectedTotal(hub) == 0);
 }
 
+// Fills the node's refused-input store up to its bound of 10,000 kept
+// records with filler rows, the replica closed meanwhile, then reopens it.
+void FillRejectedStore(Cluster& cluster, Node& node) {
+  node.replica.reset();
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2((node.dir + "/replica.db").c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK);
+  const char* fill =
+      "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10000) "
+      "INSERT INTO aidsync_rejected(hash, reason, detail, envelope, received_at) "
+      "SELECT randomblob(32), 'malformed', 'filler', NULL, 0 FROM n";
+  CHECK(sqlite3_exec(db, fill, nullptr, nullptr, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_close(db) == SQLITE_OK);
+  cluster.Reopen(node);
+}
+
+int64_t KeptRevokedAuthor(Node& node) {
+  return Count(*node, "SELECT count(*) FROM aidsync_rejected WHERE reason = 'revoked_author' "
+                               "AND envelope IS NOT NULL");
+}
+
+TEST_CASE("revocation: past 10,000 kept refusals a revoked key's changesets refused on receipt are only "
+          "counted, and those a revocation takes back out of the log are still kept whole",
+          "[revocation][bound]") {
+  Cluster cluster;
+  Replica& hub = *cluster.hub().replica;
+  Node& town = Enrol(cluster, "城关镇工作站", "0510", kTownship);
+  Node& relay = Enrol(cluster, "城关镇第二工作站", "0511", kTownship);
+  Node& village = Enrol(cluster, "城关镇新村服务点", "0517", kVillage);
+  Consult(*village, "一");
+  REQUIRE(Exchange(*village, hub)->applied == 1);
+  Consult(*village, "二");
+  Consult(*village, "三");
+  const std::vector<std::string> env = OwnEnvelopes(*village);
+  REQUIRE(env.size() == 3);
+  // The relay applied all three before the revocation reached it.
+  REQUIRE_OK(relay->AddCertificate(cluster.CertificateOf(village).bytes()));
+  REQUIRE(relay->ApplyRemote(env)->applied == 3);
+  auto rev = hub.Revoke(village->identity().key, "服务点电脑被盗", cluster.authority());
+  REQUIRE_OK(rev);
+  FillRejectedStore(cluster, town);
+  FillRejectedStore(cluster, relay);
+
+  // Refused on receipt: counted, not kept, and the store says it is full.
+  REQUIRE(*town->AddRevocation(rev->bytes()) == true);
+  auto report = Exchange(*village, *town);
+  REQUIRE_OK(report);
+  CHECK(report->applied == 1);
+  CHECK(report->rejected == 2);
+  CHECK(StatusOf(*town).rejected == Counts{{"revoked_author", 2}});
+  CHECK(Count(*town, "SELECT count(*) FROM aidsync_rejected WHERE reason = 'revoked_author'") == 0);
+  auto alerts = StatusOf(*town).alerts;
+  CHECK(std::any_of(alerts.begin(), alerts.end(), [](const std::string& a) { return a.find("10000") != std::string::npos; }));
+
+  // Taken back out of the log: they exist nowhere else on the node, so they are kept.
+  REQUIRE(*relay->AddRevocation(rev->bytes()) == true);
+  CHECK(StatusOf(*relay).rejected == Counts{{"revoked_author", 2}});
+  CHECK(KeptRevokedAuthor(relay) == 2);
+}
+
 TEST_CASE("revocation: of two different revocations of one key every node keeps the one with the smaller id, "
           "in any order, and nodes converge",
           "[revocation][takeback]") {
