@@ -465,3 +465,75 @@ TEST_CASE("cli: enroll never overwrites an existing --out file", "[cli][bad-inpu
   CHECK(proc::ReadFile(existing) == "a file that must survive");
   CHECK(Snapshot(c.hub) == before);
 }
+
+TEST_CASE("cli: a value with control characters or invalid UTF-8 is refused at put, naming the column",
+          "[cli][bad-input][text]") {
+  Seeded c;
+  const std::string& st = c.st[0].dir;
+  std::string before = Snapshot(st);
+  struct Bad {
+    std::string column, value;
+  };
+  const std::vector<Bad> bad{
+      {"topic", "\x1b]0;owned\a\x1b[2J"},    // ESC, BEL: sets the terminal title, clears it
+      {"summary", "ok\x1b[31mred"},          // free text takes newlines and tabs, not ESC
+      {"summary", "bell\a"},                 //
+      {"topic", "two\nlines"},               // a one-line column
+      {"topic", "tab\there"},                //
+      {"topic", "cr\rforged"},               //
+      {"summary", "del\x7f"},                // DEL
+      {"summary", "c1 \xc2\x9b" "31m"},      // U+009B, the one-byte CSI
+      {"topic", "latin1 caf\xe9"},           // invalid UTF-8
+      {"topic", "overlong \xc0\xaf"},        //
+      {"topic", "surrogate \xed\xa0\x80"},   //
+  };
+  for (const auto& b : bad) {
+    INFO(b.column << " " << b.value);
+    Result r = On(st, {"put", "consultations", "new", "channel=walk_in", b.column + "=" + b.value});
+    RequireRefused(r, "column '" + b.column + "'");
+    // The refusal itself never echoes the control characters.
+    CHECK(r.err.find('\x1b') == std::string::npos);
+  }
+  RequireRefused(On(st, {"put", "cases", c.case_id, "outcome=\x1b[2J"}), "outcome");
+  RequireRefused(On(st, {"resolve", "cases", c.case_id, "outcome", "\x07"}), "outcome");
+  CHECK(Snapshot(st) == before);
+
+  // Newlines and tabs are fine in free text; any printable UTF-8 anywhere.
+  std::string id = Ok(On(st, {"put", "consultations", "new", "channel=walk_in", "topic=工伤 «赔偿» ✓",
+                              "summary=第一行\n第二行\twith a tab"}));
+  CHECK(ParseJson(Query(st, "SELECT topic, summary FROM consultations WHERE id = '" + id + "'")) ==
+        json::parse(R"([{"topic": "工伤 «赔偿» ✓", "summary": "第一行\n第二行\twith a tab"}])"));
+}
+
+TEST_CASE("cli: an import with a control character or NUL in any row stores none of its rows",
+          "[cli][bad-input][text]") {
+  Seeded c;
+  const std::string& st = c.st[0].dir;
+  std::string before = Snapshot(st);
+  std::string file;
+  std::string column;
+  SECTION("ESC in a CSV row") {
+    file = c.tmp / "esc.csv";
+    proc::WriteFile(file, "channel,topic,summary\nwalk_in,a,ok\nwalk_in,b,\"fine\nover lines\"\nphone,\x1b[2Jc,x\n");
+    column = "topic";
+  }
+  SECTION("NUL in a CSV row") {
+    file = c.tmp / "nul.csv";
+    static const char kCsv[] = "channel,topic,summary\nwalk_in,a,ok\nphone,b,nul\0here\n";
+    proc::WriteFile(file, std::string(kCsv, sizeof kCsv - 1));
+    column = "summary";
+  }
+  SECTION("NUL in a JSON line") {
+    file = c.tmp / "nul.jsonl";
+    proc::WriteFile(file, "{\"channel\": \"walk_in\", \"topic\": \"a\"}\n"
+                          "{\"channel\": \"phone\", \"topic\": \"b\\u0000c\"}\n");
+    column = "topic";
+  }
+  SECTION("invalid UTF-8 (Latin-1) in a CSV row") {
+    file = c.tmp / "latin1.csv";
+    proc::WriteFile(file, "channel,topic\nwalk_in,ok\nphone,caf\xe9\n");
+    column = "topic";
+  }
+  RequireRefused(On(st, {"import", "consultations", file}), column);
+  CHECK(Snapshot(st) == before);
+}
