@@ -537,3 +537,45 @@ TEST_CASE("cli: an import with a control character or NUL in any row stores none
   RequireRefused(On(st, {"import", "consultations", file}), column);
   CHECK(Snapshot(st) == before);
 }
+
+TEST_CASE("cli: query may only read this node's tables", "[cli][bad-input][query]") {
+  Seeded c;
+  const std::string& st = c.st[0].dir;
+  std::string before = Snapshot(st);
+  proc::WriteFile(c.tmp / "other.db", "");
+  const std::vector<std::pair<std::string, std::string>> refused{
+      // A native pointer out (one argument) and in (two): the FTS3 tokenizer.
+      {"SELECT fts3_tokenizer('simple')", "fts3_tokenizer"},
+      {"SELECT fts3_tokenizer('simple', x'4141414141414141')", "fts3_tokenizer"},
+      {"ATTACH '" + c.tmp / "other.db" + "' AS other", "ATTACH"},
+      {"SELECT * FROM other.sqlite_master", ""},
+      {"PRAGMA writable_schema = 1", "writable_schema"},
+      {"PRAGMA writable_schema", "writable_schema"},
+      {"PRAGMA journal_mode = DELETE", "journal_mode"},
+      {"SELECT load_extension('/nonexistent/x.so')", "load_extension"},
+      {"SELECT readfile('" + st + "/node.key')", "readfile"},
+      {"SELECT edit('x', 'true')", "edit"},
+      {"SELECT writefile('" + c.tmp / "out" + "', 'x')", "writefile"},
+      {"SELECT * FROM temp.sqlite_master", ""},
+      {"UPDATE sqlite_master SET sql = ''", ""},
+  };
+  for (const auto& [sql, mention] : refused) {
+    INFO(sql);
+    RequireRefused(On(st, {"query", sql}), mention);
+    RequireRefused(On(st, {"query", sql, "--json"}), mention);
+  }
+  CHECK_FALSE(proc::Exists(c.tmp / "out"));
+  CHECK(proc::ReadFile(c.tmp / "other.db").empty());
+  CHECK(Snapshot(st) == before);
+
+  // Real reads still work: a join, an aggregate, a recursive CTE, a window, JSON, the schema and integrity pragmas.
+  CHECK(ParseJson(Query(st, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3), "
+                            "c AS (SELECT a.id AS app, k.category AS cat FROM cases k JOIN applications a "
+                            "ON a.id = k.application_id) "
+                            "SELECT (SELECT sum(i) FROM n) AS s, count(*) AS cases, max(cat) AS cat, "
+                            "json_object('k', 1) AS j, row_number() OVER () AS r FROM c")) ==
+        json::parse(R"([{"s": 6, "cases": 1, "cat": "civil", "j": "{\"k\":1}", "r": 1}])"));
+  CHECK(Query(st, "PRAGMA integrity_check") == kIntegrityOk);
+  CHECK(ParseJson(Query(st, "SELECT count(*) AS n FROM pragma_table_info('cases') WHERE name = 'outcome'")) ==
+        json::parse(R"([{"n": 1}])"));
+}
