@@ -579,3 +579,74 @@ TEST_CASE("cli: query may only read this node's tables", "[cli][bad-input][query
   CHECK(ParseJson(Query(st, "SELECT count(*) AS n FROM pragma_table_info('cases') WHERE name = 'outcome'")) ==
         json::parse(R"([{"n": 1}])"));
 }
+
+TEST_CASE("cli: init never takes over a directory it did not make", "[cli][bad-input][init]") {
+  proc::TempDir tmp;
+  const std::string authority = Ok(proc::Aidsync({"authority", "init", "--out", tmp / "authority.key"}));
+  auto init = [&](const std::string& dir, const std::string& key) {
+    return On(dir, {"init", "--name", "城关镇工作站", "--code", "0512", "--scope", "430123/05", "--authority", key});
+  };
+
+  SECTION("a shared 1777 directory, empty or with another user's file") {
+    std::string dir = tmp / "shared";
+    REQUIRE(::mkdir(dir.c_str(), 0700) == 0);
+    REQUIRE(::chmod(dir.c_str(), 01777) == 0);
+    RequireRefused(init(dir, authority), "mode 1777");
+    CHECK(proc::FileMode(dir) == 01777);
+    proc::WriteFile(dir + "/notes.txt", "someone's notes");
+    RequireRefused(init(dir, authority));
+    CHECK(proc::FileMode(dir) == 01777);
+    CHECK(proc::ReadFile(dir + "/notes.txt") == "someone's notes");
+    CHECK_FALSE(proc::Exists(dir + "/replica.db"));
+    CHECK_FALSE(proc::Exists(dir + "/node.key"));
+    CHECK_FALSE(proc::Exists(dir + "/node.key.partial"));
+  }
+  SECTION("a group-readable directory") {
+    std::string dir = tmp / "group";
+    REQUIRE(::mkdir(dir.c_str(), 0700) == 0);
+    REQUIRE(::chmod(dir.c_str(), 0750) == 0);
+    RequireRefused(init(dir, authority), "chmod 700");
+    CHECK(proc::FileMode(dir) == 0750);
+  }
+  SECTION("a private directory holding a replica.db that is not aidsync's") {
+    std::string dir = tmp / "foreign";
+    REQUIRE(::mkdir(dir.c_str(), 0700) == 0);
+    proc::WriteFile(dir + "/replica.db", "another program's database");
+    RequireRefused(init(dir, authority), "replica.db");
+    CHECK(proc::ReadFile(dir + "/replica.db") == "another program's database");
+    CHECK_FALSE(proc::Exists(dir + "/node.key"));
+    CHECK_FALSE(proc::Exists(dir + "/node.key.partial"));
+  }
+  SECTION("a private directory holding anything else") {
+    std::string dir = tmp / "busy";
+    REQUIRE(::mkdir(dir.c_str(), 0700) == 0);
+    proc::WriteFile(dir + "/thesis.tex", "\\documentclass{article}");
+    RequireRefused(init(dir, authority), "thesis.tex");
+    CHECK(proc::ReadFile(dir + "/thesis.tex") == "\\documentclass{article}");
+    CHECK_FALSE(proc::Exists(dir + "/replica.db"));
+  }
+  SECTION("an authority key that no one can sign for") {
+    for (const std::string& key : {std::string(64, '0'),                 // all zero
+                                   "01" + std::string(62, '0'),          // the identity point
+                                   "ec" + std::string(60, 'f') + "7f",   // order 2 (y = -1)
+                                   "ed" + std::string(60, 'f') + "7f",   // non-canonical (y = p)
+                                   std::string(64, 'f')}) {              // non-canonical, sign bit set
+      INFO(key);
+      RequireRefused(init(tmp / "st", key), "authority");
+      CHECK_FALSE(proc::Exists(tmp / "st"));
+    }
+    RequireRefused(init(tmp / "st", std::string(63, 'a')), "64 hex");
+    RequireRefused(init(tmp / "st", std::string(64, 'g')), "hex");
+    CHECK_FALSE(proc::Exists(tmp / "st"));
+  }
+  SECTION("a new directory, or an empty private one, works") {
+    CHECK(IsHex64(Ok(init(tmp / "new", authority))));
+    CHECK(proc::FileMode(tmp / "new") == 0700);
+    std::string dir = tmp / "empty";
+    REQUIRE(::mkdir(dir.c_str(), 0700) == 0);
+    CHECK(IsHex64(Ok(init(dir, authority))));
+    CHECK(proc::FileMode(dir) == 0700);
+    CHECK(Ok(On(dir, {"status", "--json"})).find("0512") != std::string::npos);
+    RequireRefused(init(dir, authority), "already holds a node");
+  }
+}
