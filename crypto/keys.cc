@@ -209,6 +209,14 @@ Result<PublicKey> PublicKey::FromBytes(std::string_view raw) {
   return key;
 }
 
+Status ValidatePublicKey(const PublicKey& key) {
+  EnsureSodium();
+  if (crypto_core_ed25519_is_valid_point(key.bytes.data()) != 1)
+    return Status::InvalidArgument("public key " + key.Hex() +
+                                   " is not a valid ed25519 key (all zero, of small order, or not on the curve)");
+  return Status::OK();
+}
+
 bool VerifyDigestSignature(const PublicKey& key, const Digest& digest, const Signature& sig) {
   EnsureSodium();
   return crypto_sign_verify_detached(sig.data(), digest.bytes.data(), kDigestBytes,

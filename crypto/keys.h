@@ -49,6 +49,13 @@ struct PublicKey {
   auto operator<=>(const PublicKey&) const = default;
 };
 
+// OK if `key` can be a real signer's key: a canonical encoding of an
+// ed25519 point on the curve and not of small order (libsodium's
+// crypto_core_ed25519_is_valid_point). InvalidArgument otherwise: the
+// all-zero key and other small-order points verify forged signatures or
+// none, so a key given by hand (an authority, a node to enrol) is checked.
+Status ValidatePublicKey(const PublicKey& key);
+
 // Verifies an ed25519 signature over Digest(context, data). Thread-safe.
 bool VerifyDigestSignature(const PublicKey& key, const Digest& digest, const Signature& sig);
 

@@ -8,6 +8,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 
 #include "base/env.h"
 #include "base/status.h"
@@ -52,10 +53,20 @@ void RegisterReportCommands(CLI::App& app, Context& ctx);
 nlohmann::json ValueToJson(const Value& value);
 // A row as one JSON object {column: value}.
 nlohmann::json RowToJson(const Row& row);
-// Prints rows as tab-separated text with a header line; tabs and newlines in
-// values are escaped as \t and \n so every row stays one line.
+// Text as every human-readable output shows it (tables, rows, conflicts,
+// status, reports, logs, error messages): printable UTF-8 as it is; a
+// backslash, newline, tab and CR as \\, \n, \t, \r; other control
+// characters (C0, DEL) and bytes that are not UTF-8 as \xHH; C1 controls as
+// \u0080-\u009f. A stored value can thus neither drive the terminal
+// (escape sequences) nor forge output lines.
+std::string DisplayText(std::string_view text);
+// Prints rows as tab-separated text with a header line, every field through
+// DisplayText, so every row stays one line.
 void PrintTable(const std::vector<std::string>& columns, const std::vector<std::vector<Value>>& rows);
-// Prints a JSON document on one line to stdout.
+// A JSON document on one line: invalid UTF-8 replaced, and DEL and the C1
+// controls written as \u escapes too (the encoder leaves them raw).
+std::string JsonText(const nlohmann::json& doc);
+// Prints JsonText(doc) and a newline to stdout.
 void PrintJson(const nlohmann::json& doc);
 // True if stderr is a terminal (progress is shown only then).
 bool StderrIsTerminal();

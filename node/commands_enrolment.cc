@@ -108,7 +108,7 @@ Status RunRevoke(Context& ctx, const RevokeArgs& a) {
   ASSIGN_OR_RETURN(SigningKey authority, SigningKey::Load(AuthorityKeyPath(ctx.data_dir)));
   ASSIGN_OR_RETURN(Revocation revocation, replica->Revoke(key, a.reason, authority));
   ASSIGN_OR_RETURN(std::optional<Certificate> cert, replica->CertificateByKey(key));
-  std::cout << "revoked " << (cert ? cert->fields().code + " " + cert->fields().name : key.Hex())
+  std::cout << "revoked " << DisplayText(cert ? cert->fields().code + " " + cert->fields().name : key.Hex())
             << "; what it signed up to the hub's last changeset in each of its "
             << revocation.fields().chains.size() << " chains stays valid\n";
   return Status::OK();

@@ -10,8 +10,10 @@ namespace aidsync::cli {
 namespace {
 
 void PrintStatus(const ReplicaStatus& s) {
-  std::cout << "node       " << s.node.name << " (" << s.node.code << "), " << RoleName(s.node.role) << ", scope "
-            << s.node.scope << (s.node.enrolled ? "" : ", NOT ENROLLED") << "\n";
+  // Names, codes, addresses and errors come from certificates and peers:
+  // every one is shown through DisplayText.
+  std::cout << "node       " << DisplayText(s.node.name) << " (" << DisplayText(s.node.code) << "), "
+            << RoleName(s.node.role) << ", scope " << DisplayText(s.node.scope) << (s.node.enrolled ? "" : ", NOT ENROLLED") << "\n";
   std::cout << "key        " << s.node.key.Hex() << "\n";
   std::cout << "log        " << s.own_changesets << " own changesets, " << s.total_changesets << " in all, "
             << s.held_changesets << " held\n";
@@ -20,17 +22,18 @@ void PrintStatus(const ReplicaStatus& s) {
   std::cout << "revoked    " << s.revoked.size() << (s.self_revoked ? " (THIS NODE IS REVOKED)" : "") << "\n";
   std::cout << "rejected   ";
   if (s.rejected.empty()) std::cout << "none";
-  for (const auto& [reason, n] : s.rejected) std::cout << reason << "=" << n << " ";
+  for (const auto& [reason, n] : s.rejected) std::cout << DisplayText(reason) << "=" << n << " ";
   std::cout << "\n";
   std::cout << "peers      " << s.peers.size() << "\n";
   for (const auto& p : s.peers) {
-    std::cout << "  - " << p.name << " (" << p.code << ") " << p.address << " last sync "
+    std::cout << "  - " << DisplayText(p.name) << " (" << DisplayText(p.code) << ") " << DisplayText(p.address)
+              << " last sync "
               << (p.last_sync_ms ? IsoTime(p.last_sync_ms) : "never") << ", " << p.pending_out << " out / "
               << p.pending_in << " in pending, clock " << p.clock_offset_ms << " ms"
-              << (p.last_error.empty() ? "" : ", last error: " + p.last_error) << "\n";
+              << (p.last_error.empty() ? "" : ", last error: " + DisplayText(p.last_error)) << "\n";
   }
   std::cout << "alerts     " << (s.alerts.empty() ? "none" : std::to_string(s.alerts.size())) << "\n";
-  for (const auto& a : s.alerts) std::cout << "  - " << a << "\n";
+  for (const auto& a : s.alerts) std::cout << "  - " << DisplayText(a) << "\n";
 }
 
 struct JsonFlag {
@@ -56,10 +59,11 @@ Status RunConflicts(Context& ctx, const JsonFlag& a) {
     return Status::OK();
   }
   for (const auto& c : conflicts) {
-    std::cout << c.table << " " << c.id << " " << c.column << (c.row_deleted ? " (row deleted)" : "") << "\n";
+    std::cout << DisplayText(c.table) << " " << DisplayText(c.id) << " " << DisplayText(c.column)
+              << (c.row_deleted ? " (row deleted)" : "") << "\n";
     auto line = [](const char* label, const ConflictVersion& v) {
-      std::cout << "  " << label << " " << v.value.ToDisplay() << "\t" << v.author << "\t" << IsoTime(v.time_ms)
-                << "\n";
+      std::cout << "  " << label << " " << DisplayText(v.value.ToDisplay()) << "\t" << DisplayText(v.author) << "\t"
+                << IsoTime(v.time_ms) << "\n";
     };
     if (c.winner) line("shown", *c.winner);
     for (const auto& l : c.losers) line("other", l);
@@ -87,7 +91,7 @@ struct BundleCreateArgs {
 Status RunBundleCreate(Context& ctx, const BundleCreateArgs& a) {
   ASSIGN_OR_RETURN(auto replica, ctx.OpenNode());
   ASSIGN_OR_RETURN(BundleCreateSummary s, CreateBundle(*replica, a.code, a.out));
-  std::cout << s.changesets << " changesets and " << s.certificates << " certificates for station " << a.code
+  std::cout << s.changesets << " changesets and " << s.certificates << " certificates for station " << DisplayText(a.code)
             << " in " << a.out << "\n";
   return Status::OK();
 }

@@ -43,7 +43,7 @@ Status RunPut(Context& ctx, const PutArgs& a) {
   ASSIGN_OR_RETURN(auto tx, replica->BeginLocal());
   ASSIGN_OR_RETURN(std::string row_id, tx->Put(table, id, scope, values));
   ASSIGN_OR_RETURN(CommitSummary summary, tx->Commit());
-  for (const auto& alert : summary.alerts) std::cerr << "aidsync: alert: " << alert << "\n";
+  for (const auto& alert : summary.alerts) std::cerr << "aidsync: alert: " << DisplayText(alert) << "\n";
   std::cout << row_id << "\n";
   return Status::OK();
 }
@@ -60,7 +60,8 @@ Status RunGet(Context& ctx, const RowArgs& a) {
   if (a.json) {
     PrintJson(RowToJson(*row));
   } else {
-    for (const auto& [column, value] : *row) std::cout << column << "\t" << value.ToDisplay() << "\n";
+    for (const auto& [column, value] : *row)
+      std::cout << DisplayText(column) << "\t" << DisplayText(value.ToDisplay()) << "\n";
   }
   return Status::OK();
 }

@@ -125,7 +125,9 @@ std::string Pad(const std::string& s, size_t width) {
   return s + std::string(w < width ? width - w : 0, ' ');
 }
 
-std::string Text(const json& v) { return v.is_null() ? "—" : Leaf(v); }
+// A leaf as the text report shows it: names and statuses are stored values.
+std::string Shown(const json& v) { return DisplayText(Leaf(v)); }
+std::string Text(const json& v) { return v.is_null() ? "—" : Shown(v); }
 
 std::string Percent(const json& v) {
   if (v.is_null()) return "—";
@@ -168,8 +170,8 @@ const char* MetricLabel(const std::string& metric) {
 
 void PrintText(const json& doc) {
   const json& node = doc.at("node");
-  std::cout << "法律援助年度统计 " << doc.at("year").get<int>() << " 年 [year] — " << Leaf(node.at("name")) << " ("
-            << Leaf(node.at("code")) << ")，范围 [scope] " << Leaf(node.at("scope")) << "\n\n";
+  std::cout << "法律援助年度统计 " << doc.at("year").get<int>() << " 年 [year] — " << Shown(node.at("name")) << " ("
+            << Shown(node.at("code")) << ")，范围 [scope] " << Shown(node.at("scope")) << "\n\n";
   PrintSection("申请 [applications]", doc.at("applications"),
                {{"受理申请", "received"}, {"批准", "approved"}, {"不予批准", "rejected"}, {"待审批", "pending"}});
   PrintSection("案件 [cases]", doc.at("cases"),
@@ -185,12 +187,12 @@ void PrintText(const json& doc) {
                 {"收费(违反无偿原则)", "fee_charged"}});
   PrintSection("投诉 [complaints]", doc.at("complaints"), {{"投诉合计", "total"}});
   for (const auto& [status, n] : doc.at("complaints").at("by_status").items())
-    std::cout << "    " << Pad(status, 38) << n.dump() << "\n";
+    std::cout << "    " << Pad(DisplayText(status), 38) << n.dump() << "\n";
 
   std::cout << "\n各站点 [stations]\n";
   std::vector<std::vector<std::string>> rows;
   for (const auto& s : doc.at("stations"))
-    rows.push_back({Text(s.at("code")), Text(s.at("name")), Leaf(s.at("scope")), Leaf(s.at("applications")),
+    rows.push_back({Text(s.at("code")), Text(s.at("name")), Shown(s.at("scope")), Leaf(s.at("applications")),
                     Leaf(s.at("cases")), Leaf(s.at("consultations"))});
   PrintGrid({"代码[code]", "名称[name]", "范围[scope]", "申请[applications]", "案件[cases]", "咨询[consultations]"},
             rows);
@@ -199,7 +201,7 @@ void PrintText(const json& doc) {
   rows.clear();
   for (const auto& t : doc.at("targets")) {
     std::string metric = t.at("metric").get<std::string>();
-    rows.push_back({Leaf(t.at("station_code")), std::string(MetricLabel(metric)) + " " + metric,
+    rows.push_back({Shown(t.at("station_code")), std::string(MetricLabel(metric)) + " " + metric,
                     Leaf(t.at("target")), Text(t.at("actual")), Percent(t.at("progress"))});
   }
   PrintGrid({"站点[station_code]", "指标[metric]", "目标[target]", "完成[actual]", "进度[progress]"}, rows);

@@ -46,6 +46,7 @@ Status RunEnroll(Context& ctx, const EnrollArgs& a) {
   ASSIGN_OR_RETURN(SigningKey authority, SigningKey::Load(AuthorityKeyPath(ctx.data_dir)));
   CertificateFields fields;
   ASSIGN_OR_RETURN(fields.node_key, PublicKey::FromHex(a.node_key));
+  RETURN_IF_ERROR(ValidatePublicKey(fields.node_key).WithContext("--node-key"));
   fields.name = a.name;
   fields.code = a.code;
   fields.role = Role::kStation;

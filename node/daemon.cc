@@ -14,6 +14,7 @@
 #include <random>
 #include <thread>
 
+#include "node/cli.h"
 #include "sync/replica.h"
 #include "sync/sync_session.h"
 #include "sync/zmq_transport.h"
@@ -32,11 +33,13 @@ std::string Timestamp() {
   return buf;
 }
 
-// One line on stderr; lines from several threads never interleave.
+// One line on stderr; lines from several threads never interleave. Lines
+// quote peers' names and errors: shown through DisplayText.
 void Log(const std::string& line) {
   static std::mutex mu;
+  std::string shown = cli::DisplayText(line);
   std::lock_guard<std::mutex> lock(mu);
-  std::cerr << Timestamp() << " " << line << "\n" << std::flush;
+  std::cerr << Timestamp() << " " << shown << "\n" << std::flush;
 }
 
 std::string Kib(int64_t bytes) {

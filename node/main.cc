@@ -72,17 +72,15 @@ int main(int argc, char** argv) {
       what = "unknown command '" + app.remaining().front() + "'";
     for (char& c : what)
       if (c == '\n') c = ' ';
-    std::cerr << "aidsync: " << what << " (see `aidsync --help`)\n";
+    std::cerr << "aidsync: " << aidsync::cli::DisplayText(what) << " (see `aidsync --help`)\n";
     return 2;
   }
   if (!ctx.run) return 2;
   aidsync::Status st = ctx.run();
   std::cout.flush();
   if (!st.ok()) {
-    std::string message = st.message();
-    for (char& c : message)
-      if (c == '\n') c = ' ';
-    std::cerr << "aidsync: " << message << "\n";
+    // Messages may quote values, names and file contents: one line, no controls.
+    std::cerr << "aidsync: " << aidsync::cli::DisplayText(st.message()) << "\n";
     return 1;
   }
   return 0;

@@ -26,37 +26,89 @@ nlohmann::json RowToJson(const Row& row) {
   return obj;
 }
 
-namespace {
-std::string Escape(const std::string& text) {
+std::string DisplayText(std::string_view text) {
+  static const char kHex[] = "0123456789abcdef";
   std::string out;
-  for (char c : text) {
-    if (c == '\t') {
-      out += "\\t";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\\') {
-      out += "\\\\";
-    } else {
-      out += c;
+  out.reserve(text.size());
+  auto hex = [&](unsigned char b) {
+    out += "\\x";
+    out += kHex[b >> 4];
+    out += kHex[b & 15];
+  };
+  for (size_t i = 0; i < text.size();) {
+    const auto b = static_cast<unsigned char>(text[i]);
+    if (b < 0x80) {
+      if (b == '\\') {
+        out += "\\\\";
+      } else if (b == '\n') {
+        out += "\\n";
+      } else if (b == '\t') {
+        out += "\\t";
+      } else if (b == '\r') {
+        out += "\\r";
+      } else if (b < 0x20 || b == 0x7f) {
+        hex(b);
+      } else {
+        out += static_cast<char>(b);
+      }
+      ++i;
+      continue;
     }
+    size_t len = Utf8SequenceLength(text.substr(i));
+    if (len == 0) {  // not UTF-8: each byte shown as \xHH
+      hex(b);
+      ++i;
+      continue;
+    }
+    // C1 controls (U+0080-U+009F, C2 80-C2 9F): some terminals obey them as ESC sequences.
+    if (len == 2 && b == 0xc2 && static_cast<unsigned char>(text[i + 1]) < 0xa0) {
+      out += "\\u00";
+      out += kHex[(static_cast<unsigned char>(text[i + 1]) >> 4) & 15];
+      out += kHex[static_cast<unsigned char>(text[i + 1]) & 15];
+    } else {
+      out.append(text.substr(i, len));
+    }
+    i += len;
   }
   return out;
 }
-}  // namespace
 
 void PrintTable(const std::vector<std::string>& columns, const std::vector<std::vector<Value>>& rows) {
-  for (size_t i = 0; i < columns.size(); ++i) std::cout << (i ? "\t" : "") << Escape(columns[i]);
+  for (size_t i = 0; i < columns.size(); ++i) std::cout << (i ? "\t" : "") << DisplayText(columns[i]);
   std::cout << "\n";
   for (const auto& row : rows) {
-    for (size_t i = 0; i < row.size(); ++i) std::cout << (i ? "\t" : "") << Escape(row[i].ToDisplay());
+    for (size_t i = 0; i < row.size(); ++i) std::cout << (i ? "\t" : "") << DisplayText(row[i].ToDisplay());
     std::cout << "\n";
   }
 }
 
-void PrintJson(const nlohmann::json& doc) {
+std::string JsonText(const nlohmann::json& doc) {
   // Invalid UTF-8 in stored text must not abort the dump: replace it.
-  std::cout << doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+  std::string text = doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  // The encoder escapes U+0000-U+001F but writes DEL and the C1 controls
+  // as they are; they can only occur inside strings, where \u escapes mean
+  // the same characters.
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto b = static_cast<unsigned char>(text[i]);
+    if (b == 0x7f) {
+      out += "\\u007f";
+    } else if (b == 0xc2 && i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) >= 0x80 &&
+               static_cast<unsigned char>(text[i + 1]) < 0xa0) {
+      static const char kHex[] = "0123456789abcdef";
+      const auto c = static_cast<unsigned char>(text[++i]);
+      out += "\\u00";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += static_cast<char>(b);
+    }
+  }
+  return out;
 }
+
+void PrintJson(const nlohmann::json& doc) { std::cout << JsonText(doc) << "\n"; }
 
 bool StderrIsTerminal() { return ::isatty(STDERR_FILENO) == 1; }
 

@@ -1,26 +1,351 @@
 #include "node/status_page.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <malloc.h>
+#include <netdb.h>
+#include <poll.h>
+#include <strings.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include <httplib.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <chrono>
+#include <atomic>
 #include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <mutex>
 
 #include "node/status_json.h"
 #include "sync/replica.h"
 
 namespace aidsync {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// Worker threads: plenty for a few admins' browsers. A worker only ever
+// sees a request whose head has fully arrived (PageServer), so clients that
+// connect and send nothing, or trickle their headers, never hold one.
+constexpr size_t kWorkers = 8;
+// A request's head (request line and headers) must arrive whole within
+// kHeadDeadline of the connection, in at most kMaxHeadBytes and
+// kMaxHeaderLines lines; otherwise the connection is closed. At most
+// kMaxWaitingHeads connections wait for their heads at once (a new one
+// pushes out the oldest), and at most kMaxQueued complete requests wait for a
+// worker (more get 503). Together they bound the page's memory and file
+// descriptors whatever clients do.
+constexpr auto kHeadDeadline = std::chrono::seconds(3);
+constexpr size_t kMaxHeadBytes = 16 * 1024;
+constexpr size_t kMaxHeaderLines = 64;
+constexpr size_t kMaxWaitingHeads = 256;
+constexpr size_t kMaxQueued = 64;
+// Each write must make progress within kWriteTimeout, and a whole response
+// go out within kResponseDeadline (a 5 MB county document to a slow LAN
+// client), so a client that stops reading frees its worker.
+constexpr auto kWriteTimeout = std::chrono::seconds(5);
+constexpr auto kResponseDeadline = std::chrono::seconds(60);
+constexpr auto kStopWait = std::chrono::seconds(3);
+
+int MsUntil(SteadyClock::time_point deadline) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now()).count();
+  return ms <= 0 ? 0 : static_cast<int>(std::min<int64_t>(ms, 60000));
+}
+
+// Waits until `fd` has `events` or `deadline` passes.
+bool WaitFor(int fd, short events, SteadyClock::time_point deadline) {
+  for (;;) {
+    pollfd p{fd, events, 0};
+    int n = ::poll(&p, 1, MsUntil(deadline));
+    if (n > 0) return true;
+    if (n == 0 || errno != EINTR) return false;
+  }
+}
+
+// An accepted connection whose head PageServer has already read: httplib's
+// request parser reads the head from `head`, anything after it from the
+// socket (non-blocking) until `read_deadline`.
+class PrefetchedStream : public httplib::Stream {
+ public:
+  PrefetchedStream(int fd, std::string head, SteadyClock::time_point read_deadline)
+      : fd_(fd),
+        head_(std::move(head)),
+        read_deadline_(read_deadline),
+        write_deadline_(SteadyClock::now() + kResponseDeadline) {}
+
+  bool is_readable() const override { return pos_ < head_.size() || WaitFor(fd_, POLLIN, read_deadline_); }
+  bool is_writable() const override { return WaitFor(fd_, POLLOUT, WriteBy()); }
+
+  ssize_t read(char* ptr, size_t size) override {
+    if (pos_ < head_.size()) {
+      size_t n = std::min(size, head_.size() - pos_);
+      std::memcpy(ptr, head_.data() + pos_, n);
+      pos_ += n;
+      return static_cast<ssize_t>(n);
+    }
+    for (;;) {
+      if (!WaitFor(fd_, POLLIN, read_deadline_)) return -1;
+      ssize_t n = ::recv(fd_, ptr, size, 0);
+      if (n >= 0 || (errno != EINTR && errno != EAGAIN)) return n;
+    }
+  }
+
+  ssize_t write(const char* ptr, size_t size) override {
+    for (;;) {
+      if (!WaitFor(fd_, POLLOUT, WriteBy())) return -1;
+      ssize_t n = ::send(fd_, ptr, size, MSG_NOSIGNAL);
+      if (n >= 0 || (errno != EINTR && errno != EAGAIN)) return n;
+    }
+  }
+
+  void get_remote_ip_and_port(std::string& ip, int& port) const override { Address(true, ip, port); }
+  void get_local_ip_and_port(std::string& ip, int& port) const override { Address(false, ip, port); }
+  socket_t socket() const override { return fd_; }
+
+ private:
+  SteadyClock::time_point WriteBy() const { return std::min(SteadyClock::now() + kWriteTimeout, write_deadline_); }
+
+  void Address(bool remote, std::string& ip, int& port) const {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    auto* sa = reinterpret_cast<sockaddr*>(&addr);
+    if ((remote ? ::getpeername(fd_, sa, &len) : ::getsockname(fd_, sa, &len)) != 0) return;
+    char host[NI_MAXHOST], serv[NI_MAXSERV];
+    if (::getnameinfo(sa, len, host, sizeof host, serv, sizeof serv, NI_NUMERICHOST | NI_NUMERICSERV) != 0) return;
+    ip = host;
+    port = std::atoi(serv);
+  }
+
+  int fd_;
+  std::string head_;
+  size_t pos_ = 0;
+  SteadyClock::time_point read_deadline_;
+  SteadyClock::time_point write_deadline_;
+};
+
+// Runs each task at once on the calling thread: httplib's accept loop hands
+// each connection straight to PageServer::process_and_close_socket.
+class InlineQueue : public httplib::TaskQueue {
+ public:
+  void enqueue(std::function<void()> fn) override { fn(); }
+  void shutdown() override {}
+};
+
+void CloseSocket(int fd) {
+  ::shutdown(fd, SHUT_RDWR);
+  ::close(fd);
+}
+
+// Best effort: a short error answer to a client that is being dropped.
+void SendAndClose(int fd, const char* status_line) {
+  std::string text = std::string("HTTP/1.1 ") + status_line +
+                     "\r\nContent-Length: 0\r\nConnection: close\r\nCache-Control: no-store\r\n\r\n";
+  (void)!::send(fd, text.data(), text.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  CloseSocket(fd);
+}
+
+}  // namespace
+
+// httplib 0.11 gives each accepted connection a worker thread at once, and
+// a worker then waits for the request as long as the client keeps sending
+// a byte per read timeout: a few hundred idle or trickling connections left
+// every worker waiting and the page unreachable. It also builds every range
+// of a `Range` header in memory (thousands of copies of the body for one
+// request). So connections come here from httplib's accept loop: one thread
+// collects each request's head under the limits above, and only a complete
+// head reaches a worker, where httplib parses and answers it with the Range
+// header dropped (every answer is the whole body).
+class PageServer : public httplib::Server {
+ public:
+  PageServer() { new_task_queue = [] { return new InlineQueue; }; }
+  ~PageServer() override { StopConnections(); }
+
+  // Before the accept loop runs, and after it has returned.
+  void StartConnections() {
+    if (::pipe2(wake_, O_CLOEXEC | O_NONBLOCK) != 0) wake_[0] = wake_[1] = -1;
+    pool_ = std::make_unique<httplib::ThreadPool>(kWorkers);
+    collector_ = std::thread([this] { CollectHeads(); });
+  }
+  void StopConnections() {
+    if (!collector_.joinable()) return;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    Wake();
+    collector_.join();
+    pool_->shutdown();
+    pool_.reset();
+    std::lock_guard<std::mutex> lock(mu_);
+    for (int fd : incoming_) ::close(fd);
+    incoming_.clear();
+    if (wake_[0] >= 0) ::close(wake_[0]);
+    if (wake_[1] >= 0) ::close(wake_[1]);
+    wake_[0] = wake_[1] = -1;
+  }
+
+ private:
+  struct Waiting {
+    int fd;
+    std::string head;
+    SteadyClock::time_point deadline;
+  };
+
+  // On the accept thread: queue the socket for the collector.
+  bool process_and_close_socket(socket_t sock) override {
+    int flags = ::fcntl(sock, F_GETFL);
+    if (flags < 0 || ::fcntl(sock, F_SETFL, flags | O_NONBLOCK) != 0) {
+      ::close(sock);
+      return false;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_ || wake_[1] < 0) {
+        ::close(sock);
+        return false;
+      }
+      incoming_.push_back(sock);
+    }
+    Wake();
+    return true;
+  }
+
+  void Wake() {
+    if (wake_[1] >= 0) (void)!::write(wake_[1], "x", 1);
+  }
+
+  // The end of the head: an empty line (httplib also accepts bare LF).
+  static size_t HeadEnd(const std::string& s) {
+    size_t crlf = s.find("\r\n\r\n");
+    size_t lf = s.find("\n\n");
+    if (crlf != std::string::npos && (lf == std::string::npos || crlf + 2 <= lf)) return crlf + 4;
+    return lf == std::string::npos ? std::string::npos : lf + 2;
+  }
+
+  void CollectHeads() {
+    std::deque<Waiting> waiting;  // oldest first
+    std::vector<pollfd> fds;
+    char buf[4096];
+    for (;;) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (stopping_) break;
+        for (int fd : incoming_) waiting.push_back({fd, {}, SteadyClock::now() + kHeadDeadline});
+        incoming_.clear();
+      }
+      while (waiting.size() > kMaxWaitingHeads) {
+        SendAndClose(waiting.front().fd, "408 Request Timeout");
+        waiting.pop_front();
+      }
+      auto next = SteadyClock::now() + std::chrono::seconds(60);
+      fds.assign(1, pollfd{wake_[0], POLLIN, 0});
+      for (const auto& w : waiting) {
+        fds.push_back(pollfd{w.fd, POLLIN, 0});
+        next = std::min(next, w.deadline);
+      }
+      int n = ::poll(fds.data(), fds.size(), MsUntil(next));
+      if (n < 0 && errno != EINTR) break;
+      if (fds[0].revents != 0)
+        while (::read(wake_[0], buf, sizeof buf) > 0) {
+        }
+      const auto now = SteadyClock::now();
+      std::deque<Waiting> still;
+      for (size_t i = 0; i < waiting.size(); ++i) {
+        Waiting& w = waiting[i];
+        if (n > 0 && fds[i + 1].revents != 0) {
+          ssize_t got = ::recv(w.fd, buf, sizeof buf, 0);
+          if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR)) {
+            CloseSocket(w.fd);
+            continue;
+          }
+          if (got > 0) w.head.append(buf, static_cast<size_t>(got));
+          size_t end = HeadEnd(w.head);
+          size_t head_bytes = end == std::string::npos ? w.head.size() : end;
+          if (head_bytes > kMaxHeadBytes ||
+              static_cast<size_t>(std::count(w.head.begin(), w.head.begin() + static_cast<ptrdiff_t>(head_bytes),
+                                             '\n')) > kMaxHeaderLines + 1) {
+            SendAndClose(w.fd, "431 Request Header Fields Too Large");
+            continue;
+          }
+          if (end != std::string::npos) {
+            Dispatch(w.fd, WithoutRange(w.head, end));
+            continue;
+          }
+        }
+        if (now >= w.deadline) {
+          SendAndClose(w.fd, "408 Request Timeout");
+          continue;
+        }
+        still.push_back(std::move(w));
+      }
+      waiting.swap(still);
+    }
+    for (const auto& w : waiting) CloseSocket(w.fd);
+  }
+
+  // The head without its Range header lines (and their continuations):
+  // httplib would match each against a regular expression whose recursion
+  // takes megabytes of a worker's stack for a long header, before any
+  // handler could drop it. `end` is where the head ends in `in`.
+  static std::string WithoutRange(const std::string& in, size_t end) {
+    std::string out;
+    out.reserve(in.size());
+    bool dropping = false;
+    for (size_t at = 0; at < end;) {
+      size_t eol = in.find('\n', at);
+      size_t next = eol == std::string::npos || eol >= end ? end : eol + 1;
+      std::string_view line(in.data() + at, next - at);
+      bool continuation = at > 0 && !line.empty() && (line[0] == ' ' || line[0] == '\t');
+      if (!continuation) {
+        dropping = at > 0 && line.size() >= 6 && line[5] == ':' && ::strncasecmp(line.data(), "range", 5) == 0;
+      }
+      if (!dropping) out.append(line);
+      at = next;
+    }
+    out.append(in, end, std::string::npos);
+    return out;
+  }
+
+  void Dispatch(int fd, std::string head) {
+    if (queued_.load() >= kMaxQueued + kWorkers) {
+      SendAndClose(fd, "503 Service Unavailable");
+      return;
+    }
+    ++queued_;
+    auto read_deadline = SteadyClock::now() + kHeadDeadline;
+    pool_->enqueue([this, fd, head = std::move(head), read_deadline]() mutable {
+      if (stopping_) {  // the daemon is stopping: queued requests go unanswered
+        CloseSocket(fd);
+        --queued_;
+        return;
+      }
+      PrefetchedStream stream(fd, std::move(head), read_deadline);
+      bool closed = false;
+      process_request(stream, /*close_connection=*/true, closed, [](httplib::Request& req) {
+        req.ranges.clear();
+        req.headers.erase("Range");
+      });
+      CloseSocket(fd);
+      --queued_;
+    });
+  }
+
+  std::mutex mu_;
+  std::atomic<bool> stopping_{false};
+  std::vector<int> incoming_;
+  int wake_[2] = {-1, -1};
+  std::atomic<size_t> queued_{0};  // requests dispatched and not yet answered
+  std::unique_ptr<httplib::ThreadPool> pool_;
+  std::thread collector_;
+};
 
 struct StatusPage::Shared {
   StatusPageOptions options;
-  httplib::Server server;
+  PageServer server;
   int port = 0;  // as bound
   std::mutex mu;
   std::condition_variable cv;
@@ -38,18 +363,6 @@ struct StatusPage::Shared {
 };
 
 namespace {
-
-using SteadyClock = std::chrono::steady_clock;
-
-// Worker threads: plenty for a few admins' browsers. One request per
-// connection (no keep-alive: a page refreshing every 5 s gains nothing from
-// it), so a client holds a worker for at most kFirstByteS before it sends,
-// or kReadTimeoutS between two packets of its request.
-constexpr size_t kWorkers = 8;
-constexpr time_t kReadTimeoutS = 2;
-constexpr time_t kWriteTimeoutS = 5;
-constexpr time_t kFirstByteS = 2;
-constexpr auto kStopWait = std::chrono::seconds(3);
 
 const char* const kCsp =
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
@@ -154,10 +467,8 @@ void ReleaseFreedMemory() {
 
 void Configure(StatusPage::Shared& s) {
   httplib::Server& server = s.server;
-  server.new_task_queue = [] { return new httplib::ThreadPool(kWorkers); };
-  server.set_read_timeout(kReadTimeoutS, 0);
-  server.set_write_timeout(kWriteTimeoutS, 0);
-  server.set_keep_alive_timeout(kFirstByteS);
+  // One request per connection (no keep-alive: a page refreshing every 5 s
+  // gains nothing from it); PageServer bounds everything else.
   server.set_keep_alive_max_count(1);
   server.set_payload_max_length(4096);
   // httplib's default also sets SO_REUSEPORT, which would let a second
@@ -282,7 +593,9 @@ std::string StatusPage::url() const {
 void StatusPage::Start() {
   if (thread_.joinable()) return;
   thread_ = std::thread([shared = shared_] {
+    shared->server.StartConnections();
     shared->server.listen_after_bind();
+    shared->server.StopConnections();
     std::lock_guard<std::mutex> lock(shared->mu);
     shared->done = true;
     shared->cv.notify_all();

@@ -1,7 +1,9 @@
 // The read-only HTTP status page of `aidsync serve --http` (DESIGN 6, 8).
 //
 // cpp-httplib serves it on a thread of its own, with a small pool of worker
-// threads; every request opens its own read-only Replica, so a page request
+// threads that only ever see a request whose head has fully arrived (within
+// a few seconds and 16 KiB; status_page.cc); a `Range` header is ignored
+// (every answer is the whole body); every request opens its own read-only Replica, so a page request
 // never waits for, or holds up, the sync threads (SQLite WAL readers do not
 // block writers). Paths: `/` (the page), `/app.js`, `/style.css` (embedded,
 // node/status_page_assets.cc) and `/api/status` (ApiStatusJson). Only GET and

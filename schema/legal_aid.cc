@@ -4,12 +4,14 @@ namespace aidsync {
 namespace {
 
 ColumnDef Text(std::string name, std::vector<std::string> allowed = {}) {
-  return ColumnDef{std::move(name), ColumnType::kText, std::move(allowed), std::nullopt};
+  return ColumnDef{std::move(name), ColumnType::kText, std::move(allowed), std::nullopt, false};
 }
+// Prose that may run over several lines (newlines and tabs allowed).
+ColumnDef FreeText(std::string name) { return ColumnDef{std::move(name), ColumnType::kText, {}, std::nullopt, true}; }
 ColumnDef Integer(std::string name, std::optional<std::pair<int64_t, int64_t>> range = std::nullopt) {
-  return ColumnDef{std::move(name), ColumnType::kInteger, {}, range};
+  return ColumnDef{std::move(name), ColumnType::kInteger, {}, range, false};
 }
-ColumnDef Real(std::string name) { return ColumnDef{std::move(name), ColumnType::kReal, {}, std::nullopt}; }
+ColumnDef Real(std::string name) { return ColumnDef{std::move(name), ColumnType::kReal, {}, std::nullopt, false}; }
 
 std::vector<TableDef> LegalAidTables() {
   const auto kRef = TableClass::kReference;
@@ -22,7 +24,7 @@ std::vector<TableDef> LegalAidTables() {
        {Text("name"), Text("firm"), Text("kind", {"lawyer", "intern", "assistant", "grassroots"}),
         Integer("practice_years", std::pair<int64_t, int64_t>{0, 80}), Text("phone"),
         Integer("active", std::pair<int64_t, int64_t>{0, 1})}},
-      {"notices", kRef, {Text("title"), Text("body"), Text("issued_at")}},
+      {"notices", kRef, {Text("title"), FreeText("body"), Text("issued_at")}},
       {"targets", kRef,
        {Integer("year", std::pair<int64_t, int64_t>{1990, 2200}), Text("station_code"),
         Text("metric", {"cases", "consultations", "lottery_cases"}),
@@ -30,9 +32,9 @@ std::vector<TableDef> LegalAidTables() {
       {"duty_rota", kRef, {Text("lawyer_id"), Text("station_code"), Text("date"), Text("shift")}},
       {"applications", kCase,
        {Text("applicant_name"), Text("id_number"), Text("phone"), Text("address"),
-        Text("category", {"criminal", "civil", "administrative"}), Text("matter"),
+        Text("category", {"criminal", "civil", "administrative"}), FreeText("matter"),
         Text("income_status", {"subsistence", "low_income", "other"}), Text("received_at"),
-        Text("status", {"received", "approved", "rejected"}), Text("decision_basis"),
+        Text("status", {"received", "approved", "rejected"}), FreeText("decision_basis"),
         Text("decided_at")}},
       {"cases", kCase,
        {Text("application_id"), Text("notice_number"), Text("lawyer_id"),
@@ -41,19 +43,19 @@ std::vector<TableDef> LegalAidTables() {
         Text("outcome"), Real("recovered_amount"), Text("closed_at")}},
       {"consultations", kCase,
        {Text("channel", {"walk_in", "hotline_12348", "phone", "online"}), Text("topic"),
-        Text("summary"), Text("consulted_at")}},
+        FreeText("summary"), Text("consulted_at")}},
       {"hotline_tickets", kCase,
-       {Text("caller"), Text("phone"), Text("topic"), Text("summary"), Text("received_at"),
+       {Text("caller"), Text("phone"), Text("topic"), FreeText("summary"), Text("received_at"),
         Text("status")}},
       {"return_visits", kCase,
        {Text("case_id"), Text("visited_at"), Integer("satisfaction", std::pair<int64_t, int64_t>{1, 5}),
-        Integer("fee_charged", std::pair<int64_t, int64_t>{0, 1}), Text("note")}},
+        Integer("fee_charged", std::pair<int64_t, int64_t>{0, 1}), FreeText("note")}},
       {"complaints", kCase,
-       {Text("case_id"), Text("lawyer_id"), Text("received_at"), Text("content"), Text("status"),
-        Text("result")}},
+       {Text("case_id"), Text("lawyer_id"), Text("received_at"), FreeText("content"), Text("status"),
+        FreeText("result")}},
       {"quality_reviews", kCase,
        {Text("case_id"), Text("reviewer"), Integer("score", std::pair<int64_t, int64_t>{0, 100}),
-        Text("findings"), Text("reviewed_at")}},
+        FreeText("findings"), Text("reviewed_at")}},
   };
 }
 

@@ -30,6 +30,10 @@ struct ColumnDef {
   std::vector<std::string> allowed;
   // For INTEGER columns, the inclusive range a local write may use.
   std::optional<std::pair<int64_t, int64_t>> range;
+  // A TEXT column of free prose (a summary, a note): a local write may put
+  // newlines and tabs in it. Every other column holds one line without
+  // control characters (CheckTextContent in sync/values.h).
+  bool free_text = false;
 };
 
 struct TableDef {

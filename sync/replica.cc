@@ -4,6 +4,9 @@
 #include "sync/packing.h"
 
 #include <algorithm>
+#include <cctype>
+#include <set>
+#include <string_view>
 
 #include "schema/scope.h"
 #include "sync/domain_rules.h"
@@ -51,6 +54,78 @@ Result<std::vector<Row>> Replica::List(const std::string& table) {
   return rows;
 }
 
+namespace {
+
+// What `query` may do, decided by SQLite's authorizer while the statement
+// compiles: read this replica's own tables (the main database; no ATTACH),
+// call functions but not those that reach past the database (native
+// pointers, files, extensions), and run the pragmas that only read the
+// schema or check the file (an admin's `PRAGMA integrity_check`). Nothing else:
+// no writes, no PRAGMA that sets anything, no transactions.
+struct QueryAuthorizer {
+  std::string refused;  // what was refused first, for the error message
+
+  static int Decide(void* self, int action, const char* a1, const char* a2, const char* db, const char*) {
+    auto* auth = static_cast<QueryAuthorizer*>(self);
+    std::string why;
+    switch (action) {
+      case SQLITE_SELECT:
+      case SQLITE_RECURSIVE:
+        return SQLITE_OK;
+      case SQLITE_READ:
+        if (db == nullptr || std::string_view(db) == "main") return SQLITE_OK;
+        why = "reading database '" + std::string(db) + "'";
+        break;
+      case SQLITE_FUNCTION: {
+        static const std::set<std::string, std::less<>> kRefused = {
+            "fts3_tokenizer", "load_extension", "readfile", "writefile", "edit"};
+        std::string name = a2 != nullptr ? a2 : "";
+        for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (kRefused.count(name) == 0) return SQLITE_OK;
+        why = "the function " + name + "()";
+        break;
+      }
+      case SQLITE_PRAGMA: {
+        static const std::set<std::string, std::less<>> kSchemaPragmas = {
+            "table_info",       "table_xinfo",     "index_list",     "index_info",
+            "index_xinfo",      "foreign_key_list", "integrity_check", "quick_check"};
+        std::string name = a1 != nullptr ? a1 : "";
+        for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (kSchemaPragmas.count(name) != 0 && (db == nullptr || std::string_view(db) == "main")) return SQLITE_OK;
+        why = "PRAGMA " + name;
+        break;
+      }
+      case SQLITE_UPDATE:
+        // SQLite asks this of sqlite_master's columns when a statement first
+        // uses an eponymous virtual table (json_each, pragma_table_info). A
+        // real UPDATE of sqlite_master is still refused: it is no read-only
+        // statement (checked below), writable_schema is refused above, the
+        // connection is read-only and defensive.
+        if (a1 != nullptr && std::string_view(a1) == "sqlite_master" && db != nullptr &&
+            std::string_view(db) == "main")
+          return SQLITE_OK;
+        why = "statements that change anything";
+        break;
+      case SQLITE_ATTACH:
+      case SQLITE_DETACH:
+        why = "ATTACH and DETACH";
+        break;
+      default:
+        why = "statements that change anything";
+        break;
+    }
+    if (auth->refused.empty()) auth->refused = why;
+    return SQLITE_DENY;
+  }
+};
+
+// Bounds of the query connection: no value or row over 16 MiB (a value is
+// at most 64 KiB), no statement over 1 MiB, nothing attached.
+constexpr int kQueryMaxLength = 16 << 20;
+constexpr int kQueryMaxSqlLength = 1 << 20;
+
+}  // namespace
+
 Result<QueryResult> Replica::Query(const std::string& sql) {
   // A read-only connection: even a statement that slipped past the checks
   // below could not write.
@@ -58,10 +133,25 @@ Result<QueryResult> Replica::Query(const std::string& sql) {
   options.read_only = true;
   options.vfs = env_.sqlite_vfs;
   ASSIGN_OR_RETURN(std::unique_ptr<Database> ro, Database::Open(dir_ + "/replica.db", options));
+  // Hardened, since the SQL is anyone's: defensive mode (no writable_schema,
+  // no raw page writes), no fts3_tokenizer pointers, no extensions, no
+  // functions from the schema trusted, and the authorizer above.
+  sqlite3* db = ro->raw();
+  for (auto [op, on] : {std::pair{SQLITE_DBCONFIG_DEFENSIVE, 1}, std::pair{SQLITE_DBCONFIG_ENABLE_FTS3_TOKENIZER, 0},
+                        std::pair{SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0}, std::pair{SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0}}) {
+    if (sqlite3_db_config(db, op, on, nullptr) != SQLITE_OK) return ro->LastError("query: configuring the connection");
+  }
+  sqlite3_limit(db, SQLITE_LIMIT_LENGTH, kQueryMaxLength);
+  sqlite3_limit(db, SQLITE_LIMIT_SQL_LENGTH, kQueryMaxSqlLength);
+  sqlite3_limit(db, SQLITE_LIMIT_ATTACHED, 0);
+  QueryAuthorizer authorizer;
+  sqlite3_set_authorizer(db, &QueryAuthorizer::Decide, &authorizer);
   sqlite3_stmt* raw = nullptr;
   const char* tail = nullptr;
-  int rc = sqlite3_prepare_v2(ro->raw(), sql.c_str(), static_cast<int>(sql.size()), &raw, &tail);
-  if (rc != SQLITE_OK) return StatusFromSqlite(ro->raw(), rc, "query");
+  int rc = sqlite3_prepare_v2(db, sql.c_str(), static_cast<int>(sql.size()), &raw, &tail);
+  if (rc != SQLITE_OK && !authorizer.refused.empty())
+    return Status::InvalidArgument("query may only read this node's tables; refused: " + authorizer.refused);
+  if (rc != SQLITE_OK) return StatusFromSqlite(db, rc, "query");
   Statement stmt(ro.get(), raw);
   if (raw == nullptr) return Status::InvalidArgument("query is empty");
   for (const char* p = tail; p && *p; ++p) {

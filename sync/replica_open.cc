@@ -1,6 +1,8 @@
 // Creating and opening a replica: the data dir, the identity key, the
 // database schema and its upgrades.
+#include <dirent.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -99,11 +101,54 @@ bool Exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
-Status MakePrivateDir(const std::string& dir) {
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
-    return Status::IOError("cannot create data dir " + dir + ": " + std::strerror(errno));
-  if (::chmod(dir.c_str(), 0700) != 0)
-    return Status::IOError("cannot make data dir " + dir + " private: " + std::strerror(errno));
+// What an interrupted init leaves in a data dir (and a hub's authority key,
+// which the user may have put there first): the only entries an existing
+// directory may hold for init to use it.
+bool InitLeftover(const std::string& name) {
+  return name == "node.key.partial" || name == "replica.db" || name == "replica.db-wal" ||
+         name == "replica.db-shm" || name == "replica.db-journal" || name == "authority.key";
+}
+
+// The data dir of a new node: created 0700 if it does not exist. An existing
+// directory is used only as it is: a directory of this user's, private
+// already (no group or other access; its mode is never changed, so a shared
+// directory such as a 1777 one keeps its sticky bit and its other users'
+// files), and empty but for what an interrupted init leaves. Checked before
+// anything is written; a refusal changes nothing.
+Status PrepareDataDir(const std::string& dir) {
+  if (::mkdir(dir.c_str(), 0700) == 0) {
+    // Our own directory: exactly 0700 whatever the umask.
+    if (::chmod(dir.c_str(), 0700) != 0)
+      return Status::IOError("cannot make data dir " + dir + " private: " + std::strerror(errno));
+    return Status::OK();
+  }
+  if (errno != EEXIST) return Status::IOError("cannot create data dir " + dir + ": " + std::strerror(errno));
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0) return Status::IOError("cannot read data dir " + dir + ": " + std::strerror(errno));
+  if (!S_ISDIR(st.st_mode)) return Status::AlreadyExists(dir + " exists and is not a directory; name a new data dir");
+  if (st.st_uid != ::geteuid())
+    return Status::Unauthorized("data dir " + dir + " belongs to another user; name a new data dir (init creates it)");
+  if ((st.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return Status::Unauthorized("data dir " + dir + " has mode " + mode +
+                                "; init uses an existing directory only if it is private already: name a new "
+                                "data dir (init creates it) or chmod 700 " + dir + " yourself; nothing was changed");
+  }
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return Status::IOError("cannot list data dir " + dir + ": " + std::strerror(errno));
+  std::string foreign;
+  while (const dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name != "." && name != ".." && !InitLeftover(name)) {
+      foreign = name;
+      break;
+    }
+  }
+  ::closedir(d);
+  if (!foreign.empty())
+    return Status::AlreadyExists("data dir " + dir + " holds '" + foreign +
+                                 "', which is not aidsync's: init uses a new or empty directory; nothing was changed");
   return Status::OK();
 }
 
@@ -151,6 +196,9 @@ Status SetNodeValue(Database& db, const std::string& key, std::string_view text)
 Status ValidateConfig(const NodeConfig& config) {
   if (config.name.empty() || config.name.size() > 200)
     return Status::InvalidArgument("--name must be 1 to 200 bytes");
+  // The name is shown on every node's screens: one line of UTF-8, no controls.
+  RETURN_IF_ERROR(CheckTextContent(ColumnDef{"--name"}, config.name));
+  RETURN_IF_ERROR(ValidatePublicKey(config.authority).WithContext("--authority"));
   RETURN_IF_ERROR(ValidateStationCode(config.code));
   return ValidateScope(config.scope);
 }
@@ -181,7 +229,7 @@ Result<PublicKey> Replica::Create(const std::string& dir, const NodeConfig& conf
   // an init interrupted at any point leaves no half-made node, only leftovers
   // that the next init clears.
   if (Exists(KeyPath(dir))) return Status::AlreadyExists("data dir " + dir + " already holds a node");
-  RETURN_IF_ERROR(MakePrivateDir(dir));
+  RETURN_IF_ERROR(PrepareDataDir(dir));
   const std::string partial_key = KeyPath(dir) + ".partial";
   // A hub checks a copy of the authority key already in the dir before
   // writing anything, so a refusal leaves nothing behind.
@@ -191,27 +239,32 @@ Result<PublicKey> Replica::Create(const std::string& dir, const NodeConfig& conf
       return Status::AlreadyExists(AuthorityKeyPath(dir) + " holds another authority's key; move it away first");
   }
   if (Exists(DbPath(dir)) && !Exists(partial_key)) {
-    // A replica without its key, and not left by an init of ours (that always
-    // leaves node.key.partial): records whose key went missing are never
-    // deleted; an empty log is cleared.
+    // A replica.db not left by an init of ours (that always leaves
+    // node.key.partial, durably, before it creates replica.db). Only an
+    // aidsync replica with an empty log, whose key went missing, is cleared:
+    // records are never deleted, nor is a file that is not aidsync's.
     Database::Options probe;
     probe.read_only = true;
     probe.vfs = env.sqlite_vfs;
-    auto db = Database::Open(DbPath(dir), probe);
-    if (db.ok()) {
-      auto count = (*db)->Prepare("SELECT count(*) FROM aidsync_log");
-      if (count.ok()) {
-        auto row = count->Step();
-        if (row.ok() && *row && count->ColumnInt(0) > 0)
-          return Status::AlreadyExists(DbPath(dir) + " holds records but " + KeyPath(dir) +
-                                       " is missing: restore the key file; nothing was changed");
+    std::optional<int64_t> records;
+    if (auto db = Database::Open(DbPath(dir), probe); db.ok()) {
+      if (auto count = (*db)->Prepare("SELECT count(*) FROM aidsync_log"); count.ok()) {
+        if (auto row = count->Step(); row.ok() && *row) records = count->ColumnInt(0);
       }
     }
+    if (!records)
+      return Status::AlreadyExists(DbPath(dir) + " is not an aidsync replica; move it away or name a new data "
+                                   "dir; nothing was changed");
+    if (*records > 0)
+      return Status::AlreadyExists(DbPath(dir) + " holds records but " + KeyPath(dir) +
+                                   " is missing: restore the key file; nothing was changed");
   }
   for (const std::string& leftover : {partial_key, DbPath(dir), DbPath(dir) + "-wal", DbPath(dir) + "-shm"})
     ::unlink(leftover.c_str());
   SigningKey key = SigningKey::Generate(*env.random);
   RETURN_IF_ERROR(key.Save(partial_key));
+  // The mark of an init of ours is on disk before replica.db is created.
+  RETURN_IF_ERROR(SyncParentDirectory(partial_key));
   PublicKey node_key = key.public_key();
   Database::Options options;
   options.create = true;

@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 
 namespace aidsync {
@@ -53,11 +54,61 @@ Status CheckValueType(const ColumnDef& column, const Value& value) {
                                  "; the value '" + value.ToDisplay() + "' is of another type");
 }
 
+size_t Utf8SequenceLength(std::string_view s) {
+  if (s.empty()) return 0;
+  const auto b0 = static_cast<unsigned char>(s[0]);
+  if (b0 < 0x80) return 1;
+  size_t len;
+  unsigned char lo = 0x80, hi = 0xbf;  // the range of the second byte
+  if (b0 >= 0xc2 && b0 <= 0xdf) {
+    len = 2;
+  } else if (b0 >= 0xe0 && b0 <= 0xef) {
+    len = 3;
+    if (b0 == 0xe0) lo = 0xa0;  // overlong
+    if (b0 == 0xed) hi = 0x9f;  // UTF-16 surrogates
+  } else if (b0 >= 0xf0 && b0 <= 0xf4) {
+    len = 4;
+    if (b0 == 0xf0) lo = 0x90;  // overlong
+    if (b0 == 0xf4) hi = 0x8f;  // past U+10FFFF
+  } else {
+    return 0;
+  }
+  if (s.size() < len) return 0;
+  const auto b1 = static_cast<unsigned char>(s[1]);
+  if (b1 < lo || b1 > hi) return 0;
+  for (size_t i = 2; i < len; ++i)
+    if ((static_cast<unsigned char>(s[i]) & 0xc0) != 0x80) return 0;
+  return len;
+}
+
+Status CheckTextContent(const ColumnDef& column, std::string_view text) {
+  for (size_t i = 0; i < text.size();) {
+    size_t len = Utf8SequenceLength(text.substr(i));
+    if (len == 0)
+      return Status::InvalidArgument("column '" + column.name + "': the value is not valid UTF-8 (at byte " +
+                                     std::to_string(i) + ")");
+    const auto b = static_cast<unsigned char>(text[i]);
+    bool control = (len == 1 && (b < 0x20 || b == 0x7f)) ||
+                   (len == 2 && b == 0xc2 && static_cast<unsigned char>(text[i + 1]) < 0xa0);
+    if (control && !(column.free_text && (b == '\n' || b == '\t'))) {
+      char code[8];
+      std::snprintf(code, sizeof code, "U+%04X", len == 1 ? b : static_cast<unsigned char>(text[i + 1]));
+      return Status::InvalidArgument("column '" + column.name + "': the value holds control character " + code +
+                                     " at byte " + std::to_string(i) +
+                                     (column.free_text ? "; only newlines and tabs are allowed in it"
+                                                       : "; this column takes one line of text without controls"));
+    }
+    i += len;
+  }
+  return Status::OK();
+}
+
 Status CheckValueAllowed(const ColumnDef& column, const Value& value) {
   if (value.is_null()) return Status::OK();
   if (const auto* s = std::get_if<std::string>(&value.v); s && s->size() > kMaxTextValueBytes)
     return Status::InvalidArgument("column '" + column.name + "': a value of " + std::to_string(s->size()) +
                                    " bytes is over the limit of " + std::to_string(kMaxTextValueBytes));
+  if (const auto* s = std::get_if<std::string>(&value.v)) RETURN_IF_ERROR(CheckTextContent(column, *s));
   if (!column.allowed.empty()) {
     const auto* s = std::get_if<std::string>(&value.v);
     bool ok = false;

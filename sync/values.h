@@ -40,9 +40,22 @@ Result<Value> ParseValue(const ColumnDef& column, std::string_view text);
 Status CheckValueType(const ColumnDef& column, const Value& value);
 
 // OK if `value` is one of the column's allowed values, inside its range, and
-// (for TEXT) at most kMaxTextValueBytes.
+// (for TEXT) at most kMaxTextValueBytes of valid UTF-8 without control
+// characters (CheckTextContent).
 // Checked on local writes only: received changesets are signed facts.
 Status CheckValueAllowed(const ColumnDef& column, const Value& value);
+
+// OK if `text` is valid UTF-8 (no overlong forms, surrogates or code points
+// past U+10FFFF) and holds no control character: no NUL, no other C0
+// control, DEL or C1 control (U+0080-U+009F), except newline and tab in a
+// free-text column (ColumnDef::free_text). Such characters drive terminals
+// (escape sequences) and forge lines wherever a value is shown. The error
+// names the column and the byte offset, never echoes the value.
+Status CheckTextContent(const ColumnDef& column, std::string_view text);
+
+// The length of the valid UTF-8 sequence at the front of `s` (1-4), or 0 if
+// `s` is empty or does not start with one.
+size_t Utf8SequenceLength(std::string_view s);
 
 // Appends the binary form of `value` to `out`: a tag byte (0 NULL, 1 INTEGER
 // as zigzag varint, 2 REAL as 8 little-endian bytes, 3 TEXT as varint length +

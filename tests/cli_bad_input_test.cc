@@ -530,3 +530,188 @@ TEST_CASE("cli: enroll never overwrites an existing --out file", "[cli][bad-inpu
   CHECK(proc::ReadFile(existing) == "a file that must survive");
   CHECK(Snapshot(c.hub) == before);
 }
+
+TEST_CASE("cli: a value with control characters or invalid UTF-8 is refused at put, naming the column",
+          "[cli][bad-input][text]") {
+  Seeded c;
+  const std::string& st = c.st[0].dir;
+  std::string before = Snapshot(st);
+  struct Bad {
+    std::string column, value;
+  };
+  const std::vector<Bad> bad{
+      {"topic", "\x1b]0;owned\a\x1b[2J"},    // ESC, BEL: sets the terminal title, clears it
+      {"summary", "ok\x1b[31mred"},          // free text takes newlines and tabs, not ESC
+      {"summary", "bell\a"},                 //
+      {"topic", "two\nlines"},               // a one-line column
+      {"topic", "tab\there"},                //
+      {"topic", "cr\rforged"},               //
+      {"summary", "del\x7f"},                // DEL
+      {"summary", "c1 \xc2\x9b" "31m"},      // U+009B, the one-byte CSI
+      {"topic", "latin1 caf\xe9"},           // invalid UTF-8
+      {"topic", "overlong \xc0\xaf"},        //
+      {"topic", "surrogate \xed\xa0\x80"},   //
+  };
+  for (const auto& b : bad) {
+    INFO(b.column << " " << b.value);
+    Result r = On(st, {"put", "consultations", "new", "channel=walk_in", b.column + "=" + b.value});
+    RequireRefused(r, "column '" + b.column + "'");
+    // The refusal itself never echoes the control characters.
+    CHECK(r.err.find('\x1b') == std::string::npos);
+  }
+  RequireRefused(On(st, {"put", "cases", c.case_id, "outcome=\x1b[2J"}), "outcome");
+  RequireRefused(On(st, {"resolve", "cases", c.case_id, "outcome", "\x07"}), "outcome");
+  CHECK(Snapshot(st) == before);
+
+  // Newlines and tabs are fine in free text; any printable UTF-8 anywhere.
+  std::string id = Ok(On(st, {"put", "consultations", "new", "channel=walk_in", "topic=工伤 «赔偿» ✓",
+                              "summary=第一行\n第二行\twith a tab"}));
+  CHECK(ParseJson(Query(st, "SELECT topic, summary FROM consultations WHERE id = '" + id + "'")) ==
+        json::parse(R"([{"topic": "工伤 «赔偿» ✓", "summary": "第一行\n第二行\twith a tab"}])"));
+}
+
+TEST_CASE("cli: an import with a control character or NUL in any row stores none of its rows",
+          "[cli][bad-input][text]") {
+  Seeded c;
+  const std::string& st = c.st[0].dir;
+  std::string before = Snapshot(st);
+  std::string file;
+  std::string column;
+  SECTION("ESC in a CSV row") {
+    file = c.tmp / "esc.csv";
+    proc::WriteFile(file, "channel,topic,summary\nwalk_in,a,ok\nwalk_in,b,\"fine\nover lines\"\nphone,\x1b[2Jc,x\n");
+    column = "topic";
+  }
+  SECTION("NUL in a CSV row") {
+    file = c.tmp / "nul.csv";
+    static const char kCsv[] = "channel,topic,summary\nwalk_in,a,ok\nphone,b,nul\0here\n";
+    proc::WriteFile(file, std::string(kCsv, sizeof kCsv - 1));
+    column = "summary";
+  }
+  SECTION("NUL in a JSON line") {
+    file = c.tmp / "nul.jsonl";
+    proc::WriteFile(file, "{\"channel\": \"walk_in\", \"topic\": \"a\"}\n"
+                          "{\"channel\": \"phone\", \"topic\": \"b\\u0000c\"}\n");
+    column = "topic";
+  }
+  SECTION("invalid UTF-8 (Latin-1) in a CSV row") {
+    file = c.tmp / "latin1.csv";
+    proc::WriteFile(file, "channel,topic\nwalk_in,ok\nphone,caf\xe9\n");
+    column = "topic";
+  }
+  RequireRefused(On(st, {"import", "consultations", file}), column);
+  CHECK(Snapshot(st) == before);
+}
+
+TEST_CASE("cli: query may only read this node's tables", "[cli][bad-input][query]") {
+  Seeded c;
+  const std::string& st = c.st[0].dir;
+  std::string before = Snapshot(st);
+  proc::WriteFile(c.tmp / "other.db", "");
+  const std::vector<std::pair<std::string, std::string>> refused{
+      // A native pointer out (one argument) and in (two): the FTS3 tokenizer.
+      {"SELECT fts3_tokenizer('simple')", "fts3_tokenizer"},
+      {"SELECT fts3_tokenizer('simple', x'4141414141414141')", "fts3_tokenizer"},
+      {"ATTACH '" + c.tmp / "other.db" + "' AS other", "ATTACH"},
+      {"SELECT * FROM other.sqlite_master", ""},
+      {"PRAGMA writable_schema = 1", "writable_schema"},
+      {"PRAGMA writable_schema", "writable_schema"},
+      {"PRAGMA journal_mode = DELETE", "journal_mode"},
+      {"SELECT load_extension('/nonexistent/x.so')", "load_extension"},
+      {"SELECT readfile('" + st + "/node.key')", "readfile"},
+      {"SELECT edit('x', 'true')", "edit"},
+      {"SELECT writefile('" + c.tmp / "out" + "', 'x')", "writefile"},
+      {"SELECT * FROM temp.sqlite_master", ""},
+      {"UPDATE sqlite_master SET sql = ''", ""},
+  };
+  for (const auto& [sql, mention] : refused) {
+    INFO(sql);
+    RequireRefused(On(st, {"query", sql}), mention);
+    RequireRefused(On(st, {"query", sql, "--json"}), mention);
+  }
+  CHECK_FALSE(proc::Exists(c.tmp / "out"));
+  CHECK(proc::ReadFile(c.tmp / "other.db").empty());
+  CHECK(Snapshot(st) == before);
+
+  // Real reads still work: a join, an aggregate, a recursive CTE, a window, JSON, the schema and integrity pragmas.
+  CHECK(ParseJson(Query(st, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3), "
+                            "c AS (SELECT a.id AS app, k.category AS cat FROM cases k JOIN applications a "
+                            "ON a.id = k.application_id) "
+                            "SELECT (SELECT sum(i) FROM n) AS s, count(*) AS cases, max(cat) AS cat, "
+                            "json_object('k', 1) AS j, row_number() OVER () AS r FROM c")) ==
+        json::parse(R"([{"s": 6, "cases": 1, "cat": "civil", "j": "{\"k\":1}", "r": 1}])"));
+  CHECK(Query(st, "PRAGMA integrity_check") == kIntegrityOk);
+  CHECK(ParseJson(Query(st, "SELECT count(*) AS n FROM pragma_table_info('cases') WHERE name = 'outcome'")) ==
+        json::parse(R"([{"n": 1}])"));
+}
+
+TEST_CASE("cli: init never takes over a directory it did not make", "[cli][bad-input][init]") {
+  proc::TempDir tmp;
+  const std::string authority = Ok(proc::Aidsync({"authority", "init", "--out", tmp / "authority.key"}));
+  auto init = [&](const std::string& dir, const std::string& key) {
+    return On(dir, {"init", "--name", "城关镇工作站", "--code", "0512", "--scope", "430123/05", "--authority", key});
+  };
+
+  SECTION("a shared 1777 directory, empty or with another user's file") {
+    std::string dir = tmp / "shared";
+    REQUIRE(::mkdir(dir.c_str(), 0700) == 0);
+    REQUIRE(::chmod(dir.c_str(), 01777) == 0);
+    RequireRefused(init(dir, authority), "mode 1777");
+    CHECK(proc::FileMode(dir) == 01777);
+    proc::WriteFile(dir + "/notes.txt", "someone's notes");
+    RequireRefused(init(dir, authority));
+    CHECK(proc::FileMode(dir) == 01777);
+    CHECK(proc::ReadFile(dir + "/notes.txt") == "someone's notes");
+    CHECK_FALSE(proc::Exists(dir + "/replica.db"));
+    CHECK_FALSE(proc::Exists(dir + "/node.key"));
+    CHECK_FALSE(proc::Exists(dir + "/node.key.partial"));
+  }
+  SECTION("a group-readable directory") {
+    std::string dir = tmp / "group";
+    REQUIRE(::mkdir(dir.c_str(), 0700) == 0);
+    REQUIRE(::chmod(dir.c_str(), 0750) == 0);
+    RequireRefused(init(dir, authority), "chmod 700");
+    CHECK(proc::FileMode(dir) == 0750);
+  }
+  SECTION("a private directory holding a replica.db that is not aidsync's") {
+    std::string dir = tmp / "foreign";
+    REQUIRE(::mkdir(dir.c_str(), 0700) == 0);
+    proc::WriteFile(dir + "/replica.db", "another program's database");
+    RequireRefused(init(dir, authority), "replica.db");
+    CHECK(proc::ReadFile(dir + "/replica.db") == "another program's database");
+    CHECK_FALSE(proc::Exists(dir + "/node.key"));
+    CHECK_FALSE(proc::Exists(dir + "/node.key.partial"));
+  }
+  SECTION("a private directory holding anything else") {
+    std::string dir = tmp / "busy";
+    REQUIRE(::mkdir(dir.c_str(), 0700) == 0);
+    proc::WriteFile(dir + "/thesis.tex", "\\documentclass{article}");
+    RequireRefused(init(dir, authority), "thesis.tex");
+    CHECK(proc::ReadFile(dir + "/thesis.tex") == "\\documentclass{article}");
+    CHECK_FALSE(proc::Exists(dir + "/replica.db"));
+  }
+  SECTION("an authority key that no one can sign for") {
+    for (const std::string& key : {std::string(64, '0'),                 // all zero
+                                   "01" + std::string(62, '0'),          // the identity point
+                                   "ec" + std::string(60, 'f') + "7f",   // order 2 (y = -1)
+                                   "ed" + std::string(60, 'f') + "7f",   // non-canonical (y = p)
+                                   std::string(64, 'f')}) {              // non-canonical, sign bit set
+      INFO(key);
+      RequireRefused(init(tmp / "st", key), "authority");
+      CHECK_FALSE(proc::Exists(tmp / "st"));
+    }
+    RequireRefused(init(tmp / "st", std::string(63, 'a')), "64 hex");
+    RequireRefused(init(tmp / "st", std::string(64, 'g')), "hex");
+    CHECK_FALSE(proc::Exists(tmp / "st"));
+  }
+  SECTION("a new directory, or an empty private one, works") {
+    CHECK(IsHex64(Ok(init(tmp / "new", authority))));
+    CHECK(proc::FileMode(tmp / "new") == 0700);
+    std::string dir = tmp / "empty";
+    REQUIRE(::mkdir(dir.c_str(), 0700) == 0);
+    CHECK(IsHex64(Ok(init(dir, authority))));
+    CHECK(proc::FileMode(dir) == 0700);
+    CHECK(Ok(On(dir, {"status", "--json"})).find("0512") != std::string::npos);
+    RequireRefused(init(dir, authority), "already holds a node");
+  }
+}

@@ -10,12 +10,16 @@
 #include <cctype>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "crypto/keys.h"
 #include "sync/changeset.h"
+#include "sync/hybrid_clock.h"
+#include "sync/replica.h"
 #include "sync/packing.h"
 #include "tests/cli_fixture.h"
 #include "tests/process.h"
@@ -551,3 +555,104 @@ TEST_CASE("cli: rebuild refuses a log whose changeset was tampered with", "[cli]
 }
 
 }  // namespace
+
+namespace {
+
+// A one-row changeset signed with `key`, as a node from before the write-time
+// checks could still send: its values are never checked on arrival (signed
+// facts), so every output must make them harmless.
+aidsync::SignedChangeset OldNodeWrite(const aidsync::SigningKey& key, const std::string& scope, uint64_t seq,
+                                      std::optional<aidsync::Digest> prev, const std::string& row,
+                                      const std::vector<std::pair<std::string, std::string>>& values) {
+  aidsync::ChangesetContent c;
+  c.author = key.public_key();
+  c.scope = scope;
+  c.cls = aidsync::TableClass::kCase;
+  c.seq = seq;
+  c.prev = prev;
+  c.hlc = aidsync::MakeHlc(static_cast<uint64_t>(aidsync::Env::Default().clock->NowMillis()), seq);
+  c.schema_version = 1;
+  aidsync::TableOpsList ops{"consultations", {}, {}};
+  aidsync::RowOp op{row, false, {}};
+  for (const auto& [column, text] : values) {
+    op.fields.push_back(aidsync::FieldWriteOp{static_cast<uint16_t>(ops.columns.size()), {}, false,
+                                              aidsync::Value::Text(text)});
+    ops.columns.push_back(column);
+  }
+  ops.rows.push_back(op);
+  c.tables.push_back(ops);
+  auto signed_cs = aidsync::SignChangeset(c, key);
+  REQUIRE(signed_cs.ok());
+  return *signed_cs;
+}
+
+// No byte that a terminal acts on: C0 controls but newline, DEL, and the C1 controls in UTF-8.
+bool HasTerminalControls(const std::string& text) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    auto b = static_cast<unsigned char>(text[i]);
+    if ((b < 0x20 && b != '\n' && b != '\t') || b == 0x7f) return true;
+    if (b == 0xc2 && i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) < 0xa0) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("cli: control characters in values received from another node print escaped", "[cli][text]") {
+  County c(1);
+  const Station& s = c.st[0];
+  auto key = aidsync::SigningKey::Load(s.dir + "/node.key");
+  REQUIRE(key.ok());
+  const std::string row = "0190a000-0000-7000-8000-00000000e5c0";
+  const std::string title = "\x1b]0;owned\a\x1b[2J";
+  const std::string c1 = "csi \xc2\x9b" "31m del\x7f";
+  auto first = OldNodeWrite(*key, s.scope, 1, std::nullopt, row,
+                            {{"channel", "walk_in"}, {"topic", title}, {"summary", "one\nforged line\x1b[1A"}});
+  // A second write of topic that overwrites nothing: an open conflict of two such values.
+  auto second = OldNodeWrite(*key, s.scope, 2, first.id, row, {{"topic", c1}});
+  {
+    auto hub = aidsync::Replica::Open(c.hub, aidsync::Env::Default());
+    REQUIRE(hub.ok());
+    auto report = (*hub)->ApplyRemote({first.envelope, second.envelope});
+    REQUIRE(report.ok());
+    REQUIRE(report->applied == 2);
+  }
+
+  const std::vector<std::vector<std::string>> text_commands{
+      {"list", "consultations"},
+      {"get", "consultations", row},
+      {"query", "SELECT id, topic, summary FROM consultations"},
+      {"conflicts"},
+      {"status"},
+  };
+  for (const auto& cmd : text_commands) {
+    INFO(cmd[0]);
+    std::string out = Ok(On(c.hub, cmd));
+    CHECK_FALSE(HasTerminalControls(out));
+    if (cmd[0] == "list" || cmd[0] == "query") {
+      // A header and one line: the newline in summary forged no line.
+      CHECK(std::count(out.begin(), out.end(), '\n') == 1);
+      CHECK_THAT(out, Contains("one\\nforged line\\x1b[1A"));
+    }
+  }
+  std::string conflicts = Ok(On(c.hub, {"conflicts"}));
+  CHECK_THAT(conflicts, Contains("\\x1b]0;owned\\x07\\x1b[2J"));
+  CHECK_THAT(conflicts, Contains("csi \\u009b31m del\\x7f"));
+  std::string get = Ok(On(c.hub, {"get", "consultations", row}));
+  CHECK_THAT(get, Contains("summary\tone\\nforged line\\x1b[1A\n"));
+
+  // JSON keeps the values exactly, as escapes only.
+  for (const auto& cmd : std::vector<std::vector<std::string>>{{"list", "consultations", "--json"},
+                                                                {"get", "consultations", row, "--json"},
+                                                                {"query", "SELECT topic, summary FROM consultations",
+                                                                 "--json"},
+                                                                {"conflicts", "--json"}}) {
+    INFO(cmd[0]);
+    std::string out = Ok(On(c.hub, cmd));
+    CHECK_FALSE(HasTerminalControls(out));
+    CHECK(out.find('\n') == std::string::npos);
+    ParseJson(out);
+    CHECK((out.find(R"(\u001b]0;owned\u0007\u001b[2J)") != std::string::npos ||
+           out.find(R"(csi \u009b31m del\u007f)") != std::string::npos));
+  }
+}

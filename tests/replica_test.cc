@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
@@ -39,6 +40,7 @@ using testing::Snapshot;
 using testing::StatusOf;
 using testing::TextField;
 using testing::TotalChangesets;
+using testing::ReadFile;
 using testing::WriteFile;
 using testing::kStationName;
 using testing::kTownship;
@@ -554,6 +556,8 @@ TEST_CASE("replica: an init interrupted before node.key was written can be run a
   SECTION("a garbage replica.db") {
     const std::string dir = tmp.path() + "/garbage";
     REQUIRE(::mkdir(dir.c_str(), 0700) == 0);
+    // A crashed init leaves its partial key first, then a torn database.
+    WriteFile(dir + "/node.key.partial", "aidsync-ed25519-secret-v1 00");
     WriteFile(dir + "/replica.db", "not a database, half written by a crashed init\n");
     WriteFile(dir + "/replica.db-wal", "junk");
     REQUIRE_CODE(Replica::Open(dir, env), Status::Code::kNotFound);
@@ -578,6 +582,14 @@ TEST_CASE("replica: an init interrupted before node.key was written can be run a
     auto opened = Replica::Open(dir, env);
     REQUIRE_OK(opened);
     CHECK((*opened)->identity().key == *second);
+  }
+  SECTION("a replica.db that no init of ours left is not deleted") {
+    const std::string dir = tmp.path() + "/foreign";
+    REQUIRE(::mkdir(dir.c_str(), 0700) == 0);
+    WriteFile(dir + "/replica.db", "someone else's file\n");
+    REQUIRE_CODE(Replica::Create(dir, config, env), Status::Code::kAlreadyExists);
+    CHECK(ReadFile(dir + "/replica.db") == "someone else's file\n");
+    CHECK_FALSE(std::filesystem::exists(dir + "/node.key.partial"));
   }
 }
 
