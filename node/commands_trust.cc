@@ -55,11 +55,20 @@ Status RunEnroll(Context& ctx, const EnrollArgs& a) {
   RETURN_IF_ERROR(ValidateScope(a.scope));
   if (!ScopeContains(replica->identity().scope, a.scope))
     return Status::InvalidArgument("scope " + a.scope + " is outside the county " + replica->identity().scope);
-  RETURN_IF_ERROR(replica->CheckMayEnrol(a.code, a.scope, fields.node_key));
+  RETURN_IF_ERROR(replica->CheckMayEnrol(a.code, a.scope, fields.node_key, a.name));
   // Refuse an existing --out before recording anything (the final link()
   // refuses too, should one appear in between).
   if (::access(a.out.c_str(), F_OK) == 0) return Status::AlreadyExists(a.out + " already exists; choose another name");
-  ASSIGN_OR_RETURN(Certificate cert, Certificate::Issue(fields, authority));
+  // The same key enrolled again as the same station (a lost file) gets the
+  // certificate it has: a second, newer one would make the file already
+  // installed a superseded certificate that servers refuse.
+  ASSIGN_OR_RETURN(std::optional<Certificate> held, replica->CertificateByKey(fields.node_key));
+  std::optional<Certificate> issued;
+  if (!held) {
+    ASSIGN_OR_RETURN(Certificate fresh, Certificate::Issue(fields, authority));
+    issued.emplace(std::move(fresh));
+  }
+  const Certificate& cert = held ? *held : *issued;
   ASSIGN_OR_RETURN(std::optional<Certificate> hub, replica->CertificateByKey(replica->identity().key));
   if (!hub) return Status::Corruption("the hub's own certificate is missing from its trust store");
   // Recorded first: a certificate file never exists for an enrolment the hub

@@ -116,6 +116,13 @@ Result<BundleCreateSummary> CreateBundle(Replica& replica, const std::string& re
                                          const std::string& out_path) {
   ASSIGN_OR_RETURN(std::optional<Certificate> recipient, replica.CertificateByCode(recipient_code));
   if (!recipient) return Status::NotFound("no enrolled node with station code " + recipient_code + " is known here");
+  // CertificateByCode prefers the newest certificate of a live key; it names
+  // a revoked key only when every key of the code is revoked, and a bundle
+  // sealed to that key would hand the records to whoever holds it now.
+  ASSIGN_OR_RETURN(std::optional<Revocation> revoked, replica.RevocationOf(recipient->fields().node_key));
+  if (revoked)
+    return Status::Unauthorized("station code " + recipient_code + "'s key was revoked by the county; enrol its "
+                                "replacement key before making it a bundle");
   const std::string scope = recipient->fields().scope;
   const std::string tmp = out_path + ".partial";
   ::unlink(tmp.c_str());  // a leftover of an interrupted earlier attempt

@@ -325,7 +325,7 @@ Result<std::optional<Certificate>> Replica::CertificateByCode(const std::string&
 }
 
 Status Replica::CheckMayEnrol(const std::string& code, const std::optional<std::string>& scope,
-                              const std::optional<PublicKey>& key) {
+                              const std::optional<PublicKey>& key, const std::optional<std::string>& name) {
   ASSIGN_OR_RETURN(std::optional<Certificate> same_code, CertificateByCode(code));
   if (same_code && (!key || !(same_code->fields().node_key == *key))) {
     ASSIGN_OR_RETURN(std::optional<Revocation> revoked, RevocationOf(same_code->fields().node_key));
@@ -343,10 +343,19 @@ Status Replica::CheckMayEnrol(const std::string& code, const std::optional<std::
   ASSIGN_OR_RETURN(std::optional<Revocation> revoked, RevocationOf(*key));
   if (revoked) return Status::Unauthorized("key " + key->Hex().substr(0, 16) + " was revoked; it cannot enrol again");
   ASSIGN_OR_RETURN(std::optional<Certificate> enrolled, CertificateByKey(*key));
-  if (enrolled && enrolled->fields().code != code)
-    return Status::AlreadyExists("key " + key->Hex().substr(0, 16) + " is already enrolled as " +
-                                 enrolled->fields().name + " (" + enrolled->fields().code +
-                                 "); one key, one station");
+  if (!enrolled) return Status::OK();
+  const CertificateFields& held = enrolled->fields();
+  if (held.code != code)
+    return Status::AlreadyExists("key " + key->Hex().substr(0, 16) + " is already enrolled as " + held.name + " (" +
+                                 held.code + "); one key, one station");
+  // The same key under its own code, but another scope, name or role: a
+  // second certificate would leave the first one valid too, and a node
+  // presenting the older, wider one would be served by its scope.
+  if (held.role != Role::kStation || (scope && held.scope != *scope) || (name && held.name != *name))
+    return Status::AlreadyExists("key " + key->Hex().substr(0, 16) + " is already enrolled as " + held.name + " (" +
+                                 held.code + ", " + RoleName(held.role) + ", scope " + held.scope +
+                                 ") and is not revoked; to change its enrolment, revoke the key first, or "
+                                 "enrol a replacement key");
   return Status::OK();
 }
 

@@ -189,30 +189,44 @@ class Replica {
   // ---- trust --------------------------------------------------------------
   // Installs this node's own certificate (from `aidsync enroll`). Fails with
   // BadSignature/Unauthorized if it is not signed by this node's authority or
-  // names another key; on success the node's name, code, scope and role are
-  // those of the certificate.
+  // names another key, and InvalidArgument, changing nothing, if this node
+  // holds a different certificate for its key that is not older (servers
+  // refuse a superseded certificate); on success the node's name, code, scope
+  // and role are those of the certificate.
   Status InstallOwnCertificate(std::string_view cert_bytes);
   // Adds a certificate to the trust store after verifying it against the
-  // authority. Returns true if it was new.
+  // authority, unless the store holds a newer one for its key (later
+  // issue time; of two in one millisecond, the smaller bytes). Returns true
+  // if it was new and kept.
   Result<bool> AddCertificate(std::string_view cert_bytes);
   // On the hub: records an enrolled node — its `stations` row (code, name,
   // role, public key, certificate; one row per station code, at the hub's
   // scope so it flows to every node) and its trust-store entry.
   Status RecordStation(const Certificate& cert);
-  // The trusted certificate of the node with station code `code`, if any.
+  // The trusted certificate of the node with station code `code`, if any:
+  // the newest of a key that is not revoked, else (every key of the code
+  // revoked) the newest of a revoked key; callers that hand a node data
+  // check RevocationOf.
   Result<std::optional<Certificate>> CertificateByCode(const std::string& code);
-  // Whether station `code` may be enrolled in `scope` (to `key`, if known
-  // yet): the code is free, or held by a revoked key in the same scope (the
-  // genuine machine re-enrols under its code with a new key; its notice
-  // counter then catches up from the old key's case rows, which reach it —
-  // it should sync before it writes cases), and `key` is neither revoked nor
-  // enrolled under another code. AlreadyExists / InvalidArgument /
-  // Unauthorized naming the problem otherwise.
+  // Whether station `code` may be enrolled in `scope` as `name` (to `key`,
+  // if known yet): the code is free, or held by a revoked key in the same
+  // scope (the genuine machine re-enrols under its code with a new key; its
+  // notice counter then catches up from the old key's case rows, which reach
+  // it — it should sync before it writes cases), and `key` is not revoked
+  // and, if enrolled already, was enrolled as exactly this station (code,
+  // scope, name, role station): a live key is never given a second, different
+  // certificate, since an older one would still carry its old rights.
+  // `scope` / `name` absent: not compared (callers issuing a certificate pass
+  // both). AlreadyExists / InvalidArgument / Unauthorized naming the problem
+  // otherwise. Once this passes, CertificateByKey(key), if any, is the
+  // identical enrolment, to be handed out again rather than issued anew.
   Status CheckMayEnrol(const std::string& code, const std::optional<std::string>& scope,
-                       const std::optional<PublicKey>& key);
+                       const std::optional<PublicKey>& key, const std::optional<std::string>& name = std::nullopt);
   // The trusted certificate of the county hub (role hub), if any.
   Result<std::optional<Certificate>> HubCertificate();
-  // The trusted certificate of `key`, if any.
+  // The trusted certificate of `key`, if any: the newest (by issue time)
+  // this node has seen, since the trust store keeps one per key. A node's
+  // rights are those of this certificate, whatever older one it presents.
   Result<std::optional<Certificate>> CertificateByKey(const PublicKey& key);
 
   // ---- revocation (replica_revocations.cc) ----------------------------------

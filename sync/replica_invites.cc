@@ -74,9 +74,13 @@ Result<Certificate> Replica::RedeemInvite(const InviteSecret& secret, const Publ
       return Status::Unauthorized("this invite expired; ask the county admin for a new one");
     }
   }
-  RETURN_IF_ERROR(CheckMayEnrol(spec.code, spec.scope, node_key));
+  // The joiner's key may be enrolled already (offline, or by another
+  // invite): only as exactly this station, and then it gets that
+  // certificate, not a second one beside it.
+  RETURN_IF_ERROR(CheckMayEnrol(spec.code, spec.scope, node_key, spec.name));
+  ASSIGN_OR_RETURN(std::optional<Certificate> held, CertificateByKey(node_key));
   CertificateFields fields{node_key, spec.name, spec.code, Role::kStation, spec.scope, env_.clock->NowMillis(), {}};
-  ASSIGN_OR_RETURN(Certificate cert, Certificate::Issue(fields, authority));
+  ASSIGN_OR_RETURN(Certificate cert, held ? Result<Certificate>(*std::move(held)) : Certificate::Issue(fields, authority));
   *reason = nullptr;
   auto consume = db_->Cached("UPDATE aidsync_invites SET used_by = ?, used_at = ? WHERE id = ?");
   consume->BindBlob(1, node_key.view()).Bind(2, env_.clock->NowMillis()).BindBlob(3, id.view());

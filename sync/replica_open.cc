@@ -445,6 +445,13 @@ Status Replica::InstallOwnCertificate(std::string_view cert_bytes) {
                                 identity_.key.Hex() + ")");
   {
     ASSIGN_OR_RETURN(auto tx, Transaction::Begin(*db_));
+    // Never back to an older certificate: servers go by the newest they hold
+    // for a key and refuse an older one, and an older one may grant more.
+    ASSIGN_OR_RETURN(std::optional<Certificate> held, CertificateByKey(identity_.key));
+    if (held && held->bytes() != cert.bytes() && held->fields().issued_at_ms >= f.issued_at_ms)
+      return Status::InvalidArgument("this node already holds a newer certificate for its key (" +
+                                     held->fields().code + " " + held->fields().name + ", scope " +
+                                     held->fields().scope + "); a certificate issued earlier is not installed");
     RETURN_IF_ERROR(SetNodeValue(*db_, "certificate", ToHex(cert.bytes())));
     RETURN_IF_ERROR(SetNodeValue(*db_, "name", f.name));
     RETURN_IF_ERROR(SetNodeValue(*db_, "code", f.code));
@@ -463,7 +470,10 @@ Result<bool> Replica::AddCertificate(std::string_view cert_bytes) {
       "INSERT INTO aidsync_certificates(node_key, code, name, role, scope, issued_at, cert) "
       "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(node_key) DO UPDATE SET "
       "code = excluded.code, name = excluded.name, role = excluded.role, scope = excluded.scope, "
-      "issued_at = excluded.issued_at, cert = excluded.cert WHERE excluded.issued_at > issued_at");
+      "issued_at = excluded.issued_at, cert = excluded.cert WHERE excluded.issued_at > issued_at "
+      // Two issued in one millisecond: every node keeps the same one, since
+      // a server refuses a hello with any but the one it holds.
+      "OR (excluded.issued_at = issued_at AND excluded.cert < cert)");
   stmt->BindBlob(1, f.node_key.view()).BindText(2, f.code).BindText(3, f.name).BindText(4, RoleName(f.role));
   stmt->BindText(5, f.scope).Bind(6, f.issued_at_ms).BindBlob(7, cert.bytes());
   RETURN_IF_ERROR(stmt->Run());

@@ -220,6 +220,20 @@ Result<std::optional<std::string>> SyncClient::OnWelcome(const WelcomeMsg& welco
   ASSIGN_OR_RETURN(std::optional<Revocation> revoked, replica_.RevocationOf(cert.fields().node_key));
   if (revoked)
     return Status::Unauthorized(cert.fields().name + "'s key was revoked by the county; this node no longer syncs with it");
+  // What this node sends goes by the newest certificate it holds for the
+  // server's key: a newer one in the welcome is learnt (and replaces the one
+  // the session started with), an older one is refused like a client's.
+  RETURN_IF_ERROR(replica_.AddCertificate(cert.bytes()).status());
+  ASSIGN_OR_RETURN(std::optional<Certificate> newest, replica_.CertificateByKey(cert.fields().node_key));
+  if (!newest) return Status::Corruption("the server's certificate is missing from this node's trust store");
+  if (newest->bytes() != cert.bytes())
+    return Status::Unauthorized(cert.fields().name + " answered with a superseded certificate (this node holds a "
+                                "newer one for its key, scope " + newest->fields().scope +
+                                "); it must install its newest certificate");
+  if (server_.bytes() != cert.bytes()) {
+    server_ = std::move(cert);
+    ASSIGN_OR_RETURN(my_heads_, replica_.HeadsVisibleTo(server_.fields().scope));
+  }
   send_revocations_ = !welcome.revocations_digest || !(*welcome.revocations_digest == my_revocations_);
   // An older server announces nothing and gets the plain list.
   peer_reads_packed_ = options_.packing && (welcome.accepts & kAcceptsPacked) != 0;
@@ -347,8 +361,22 @@ std::string SyncServer::OnHello(const std::string& connection, const std::string
   auto revoked = replica_.RevocationOf(f.node_key);
   if (revoked.ok() && revoked->has_value())
     return Refuse(session, "revoked_key", f.name + "'s key was revoked by the county");
-  (void)replica_.AddCertificate(cert->bytes());
-  auto heads = replica_.HeadsVisibleTo(f.scope);
+  // The client's rights are those of the newest certificate this node holds
+  // for its key (the trust store keeps the newest): an older one, perhaps
+  // issued for a wider scope before the station was enrolled anew, is
+  // refused rather than obeyed.
+  auto added = replica_.AddCertificate(cert->bytes());
+  auto newest = replica_.CertificateByKey(f.node_key);
+  if (!added.ok() || !newest.ok() || !newest->has_value())
+    return Refuse(session, "server_error", "this node cannot read its own store now; try again later");
+  if ((*newest)->bytes() != cert->bytes()) {
+    const CertificateFields& n = (*newest)->fields();
+    return Refuse(session, "certificate_superseded",
+                  "the county issued " + f.name + "'s key a newer certificate (" + n.code + " " + n.name + ", scope " +
+                      n.scope + ") than the one presented; install the newest certificate");
+  }
+  const Certificate& client = **newest;
+  auto heads = replica_.HeadsVisibleTo(client.fields().scope);
   auto own = replica_.CertificateByKey(replica_.identity().key);
   auto revocations_digest = replica_.RevocationsDigest();
   if (!heads.ok() || !own.ok() || !own->has_value() || !revocations_digest.ok() || !revoked.ok())
@@ -379,7 +407,7 @@ std::string SyncServer::OnHello(const std::string& connection, const std::string
   } else {
     welcome.heads = *heads;
     Session& s = sessions_[{connection, session}];
-    s = Session{*cert, *heads, {}, false, now, now, {}};
+    s = Session{client, *heads, {}, false, now, now, {}};
     // An older client announces nothing and gets the plain list.
     s.peer_reads_packed = options_.packing && (hello.accepts & kAcceptsPacked) != 0;
   }
@@ -407,6 +435,16 @@ std::string SyncServer::OnPush(const std::string& connection, uint64_t session, 
     sessions_.erase(it);
     if (!is_revoked) return Refuse(session, "server_error", "this node cannot read its own store now; try again later");
     return Refuse(session, "revoked_key", "this node's key was revoked by the county");
+  }
+  // Nor does one whose certificate was superseded meanwhile: the stream was
+  // cut to the old certificate's scope.
+  if (auto newest = replica_.CertificateByKey(client.node_key);
+      !newest.ok() || !newest->has_value() || (*newest)->bytes() != s.client.bytes()) {
+    const bool superseded = newest.ok() && newest->has_value();
+    sessions_.erase(it);
+    if (!superseded) return Refuse(session, "server_error", "this node cannot read its own store now; try again later");
+    return Refuse(session, "certificate_superseded",
+                  "the county issued this node's key a newer certificate during the session; sync again");
   }
   if (!s.have_gaps) {
     if (!push.has_heads) return Refuse(session, "malformed_message", "the first push must carry heads");

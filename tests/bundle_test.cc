@@ -257,3 +257,51 @@ TEST_CASE("bundle: a station alternating between USB bundles and network sync ha
 }
 
 }  // namespace aidsync
+
+namespace aidsync {
+
+// Regression: with every key of a code revoked, CertificateByCode names the
+// revoked key, and `bundle create --for CODE` sealed the county's records to
+// it (a stolen laptop's key).
+TEST_CASE("bundle: a bundle for a code whose only key is revoked is refused, and goes to the replacement key and "
+          "the newest certificate's scope",
+          "[bundle][revocation]") {
+  Cluster cluster;
+  Replica& hub = *cluster.hub().replica;
+  Node& stolen = cluster.AddStation(kStationName, "0512", kTownship);
+  Node& village = cluster.AddStation("新华村联系点", "0517", "430123/05/017");
+  MakeRoster(hub);
+  auto township_row = PutRow(hub, "consultations", std::nullopt, {{"topic", "镇里的记录"}}, std::string(kTownship));
+  REQUIRE_OK(township_row);
+  REQUIRE_OK(hub.Revoke(stolen->identity().key, "笔记本电脑被盗", cluster.authority()));
+
+  const std::string path = cluster.root() + "/to-0512.bundle";
+  REQUIRE_CODE(CreateBundle(hub, "0512", path), Status::Code::kUnauthorized);
+  CHECK_FALSE(std::filesystem::exists(path));
+  CHECK_FALSE(std::filesystem::exists(path + ".partial"));
+
+  // The genuine machine's replacement key: the bundle is sealed to it.
+  Node& replacement = cluster.AddStation(kStationName, "0512", kTownship);
+  REQUIRE_OK(CreateBundle(hub, "0512", path));
+  REQUIRE_CODE(ApplyBundle(*stolen, path), Status::Code::kCorruption);
+  auto applied = ApplyBundle(*replacement, path);
+  REQUIRE_OK(applied);
+  CHECK(TextField(*replacement, "consultations", *township_row, "topic") == "镇里的记录");
+
+  // A village key that also has an older certificate for the whole township
+  // gets what its newest certificate's scope sees, whichever arrived last.
+  CertificateFields wider = cluster.CertificateOf(village).fields();
+  wider.scope = kTownship;
+  wider.issued_at_ms -= 1000;
+  auto older = Certificate::Issue(wider, cluster.authority());
+  REQUIRE_OK(older);
+  REQUIRE_OK(hub.AddCertificate(older->bytes()));
+  const std::string to_village = cluster.root() + "/to-0517.bundle";
+  auto created = CreateBundle(hub, "0517", to_village);
+  REQUIRE_OK(created);
+  CHECK(created->changesets == static_cast<int64_t>(testing::EnvelopesVisibleTo(hub, "430123/05/017").size()));
+  REQUIRE_OK(ApplyBundle(*village, to_village));
+  CHECK_FALSE(TextField(*village, "consultations", *township_row, "topic").has_value());
+}
+
+}  // namespace aidsync

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "crypto/certificate.h"
+#include "crypto/keys.h"
 #include "tests/cli_fixture.h"
 #include "tests/process.h"
 
@@ -714,4 +716,78 @@ TEST_CASE("cli: init never takes over a directory it did not make", "[cli][bad-i
     CHECK(Ok(On(dir, {"status", "--json"})).find("0512") != std::string::npos);
     RequireRefused(init(dir, authority), "already holds a node");
   }
+namespace {
+
+// The certificate an enrolment file holds for its station, and the file's hub certificate.
+std::pair<aidsync::Certificate, std::string> ReadEnrolmentFile(const std::string& path, const std::string& authority) {
+  auto enrolment = aidsync::DecodeEnrolment(proc::ReadFile(path));
+  REQUIRE(enrolment.ok());
+  auto authority_key = aidsync::PublicKey::FromHex(authority);
+  REQUIRE(authority_key.ok());
+  auto cert = aidsync::Certificate::Parse(enrolment->certificate, *authority_key);
+  REQUIRE(cert.ok());
+  return {*cert, enrolment->hub_certificate};
+}
+
+// An enrolment file at `path` for `fields`, signed with the county's authority key.
+void WriteEnrolmentFile(const County& c, const aidsync::CertificateFields& fields, const std::string& hub_cert,
+                        const std::string& path) {
+  auto authority = aidsync::SigningKey::Load(c.authority_key);
+  REQUIRE(authority.ok());
+  auto cert = aidsync::Certificate::Issue(fields, *authority);
+  REQUIRE(cert.ok());
+  proc::WriteFile(path, aidsync::EncodeEnrolment({cert->bytes(), hub_cert}));
+}
+
+// What install-cert may change: the node's identity and certificate, and its trust store.
+std::string InstalledState(const std::string& data) {
+  return Snapshot(data) + Query(data, "SELECT key, value FROM aidsync_node ORDER BY key") +
+         Query(data, "SELECT lower(hex(node_key)), code, scope, issued_at, lower(hex(cert)) FROM aidsync_certificates "
+                     "ORDER BY node_key");
+}
+
+}  // namespace
+
+// Regression: install-cert used to accept any certificate of the node's key,
+// so a village could go back to an older, wider certificate and sync with it.
+TEST_CASE("cli: install-cert refuses a certificate older than the one the node holds, and changes nothing",
+          "[cli][bad-input][enroll]") {
+  County c(0);
+  Station& village = c.AddStation("新华村联系点", "0517", "430123/05/017");
+  auto [current, hub_cert] = ReadEnrolmentFile(c.tmp / "0517.cert", c.authority);
+  aidsync::CertificateFields fields = current.fields();
+
+  // Issued a minute earlier, for the whole township: refused.
+  aidsync::CertificateFields older = fields;
+  older.scope = "430123/05";
+  older.issued_at_ms -= 60 * 1000;
+  const std::string older_file = c.tmp / "0517-older.cert";
+  WriteEnrolmentFile(c, older, hub_cert, older_file);
+  const std::string before = InstalledState(village.dir);
+  RequireRefused(On(village.dir, {"install-cert", older_file}), "newer certificate");
+  CHECK(InstalledState(village.dir) == before);
+  CHECK(ParseJson(Ok(village.dir, {"status", "--json"})).at("node").at("scope") == "430123/05/017");
+
+  // A different certificate issued at the same moment is no newer either.
+  aidsync::CertificateFields same_time = fields;
+  same_time.scope = "430123/05";
+  const std::string same_time_file = c.tmp / "0517-same-time.cert";
+  WriteEnrolmentFile(c, same_time, hub_cert, same_time_file);
+  RequireRefused(On(village.dir, {"install-cert", same_time_file}), "newer certificate");
+  CHECK(InstalledState(village.dir) == before);
+
+  // The installed file again is fine, and so is a newer certificate; after
+  // it, the one that was installed is the older one.
+  Ok(On(village.dir, {"install-cert", c.tmp / "0517.cert"}));
+  CHECK(InstalledState(village.dir) == before);
+  aidsync::CertificateFields newer = fields;
+  newer.name = "新华村法律援助联系点";
+  newer.issued_at_ms += 60 * 1000;
+  const std::string newer_file = c.tmp / "0517-newer.cert";
+  WriteEnrolmentFile(c, newer, hub_cert, newer_file);
+  Ok(On(village.dir, {"install-cert", newer_file}));
+  CHECK(ParseJson(Ok(village.dir, {"status", "--json"})).at("node").at("name") == "新华村法律援助联系点");
+  const std::string after = InstalledState(village.dir);
+  RequireRefused(On(village.dir, {"install-cert", c.tmp / "0517.cert"}), "newer certificate");
+  CHECK(InstalledState(village.dir) == after);
 }

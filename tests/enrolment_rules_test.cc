@@ -251,3 +251,78 @@ TEST_CASE("enrolment: a revoked key's station code can be enrolled again to a ne
 }
 
 }  // namespace aidsync
+
+// ------------------------------------------------------------------ a live key keeps its enrolment
+
+namespace aidsync {
+
+// Regression: the hub enrolled a live key again at another scope (offline or
+// by an invite made before the key was enrolled), leaving two valid
+// certificates of one key, the older one wider.
+TEST_CASE("enrolment: a live key is not enrolled again at another scope, name or role, by invite or offline, "
+          "and the same enrolment again gets the same certificate",
+          "[enrolment][invite]") {
+  Cluster cluster;
+  Node& hub_node = cluster.hub();
+  Replica& hub = *hub_node.replica;
+  const SigningKey& authority = cluster.authority();
+  const std::string kVillage = "430123/05/017";
+  const std::string kName = "新华村联系点";
+  const int64_t expires = hub_node.clock->NowMillis() + kHourMs;
+  // Two invites for code 0517 made before any key held it: the village's own
+  // scope, and the whole township.
+  InviteSecret narrow = NewSecret(cluster.random()), wide = NewSecret(cluster.random());
+  REQUIRE_OK(hub.CreateInvite({kName, "0517", kVillage}, narrow, expires, authority));
+  REQUIRE_OK(hub.CreateInvite({kName, "0517", kTownship}, wide, expires, authority));
+  SigningKey key = SigningKey::Generate(cluster.random());
+  SyncServer server(hub);
+  const InviteToken narrow_token = TokenFor(hub, authority.public_key(), narrow, expires);
+  const InviteToken wide_token = TokenFor(hub, authority.public_key(), wide, expires);
+  auto enrolled = Body<EnrolledMsg>(JoinThrough(server, key, narrow_token, 1));
+  auto cert = Certificate::Parse(enrolled.certificate, authority.public_key());
+  REQUIRE_OK(cert);
+  CHECK(cert->fields().scope == kVillage);
+
+  // The same key redeeming the township's invite: refused, counted, nothing changes (that invite stays unused).
+  hub_node.clock->Advance(1000);
+  const std::string before = HubState(hub);
+  const char* reason = "unset";
+  auto again = hub.RedeemInvite(wide, key.public_key(), AuthorityOf(hub), &reason);
+  REQUIRE_CODE(again, Status::Code::kAlreadyExists);
+  REQUIRE(reason != nullptr);
+  CHECK(std::string(reason) == "invite_refused");
+  CHECK(again.status().message().find("revoke the key first, or enrol a replacement key") != std::string::npos);
+  CHECK(HubState(hub) == before);
+  RefusedMsg refused = Body<RefusedMsg>(JoinThrough(server, key, wide_token, 2));
+  CHECK(refused.reason == "invite_refused");
+  CHECK(refused.detail.find("scope " + kVillage) != std::string::npos);
+  CHECK(HubState(hub) == before);
+  auto held = hub.CertificateByKey(key.public_key());
+  REQUIRE_OK(held);
+  REQUIRE(held->has_value());
+  CHECK((*held)->bytes() == enrolled.certificate);
+
+  // Offline (`enroll` runs CheckMayEnrol with the same fields): another
+  // scope, another name, or the hub's own key as a station are refused; the
+  // identical enrolment passes, and the invite retry gets the same certificate.
+  REQUIRE_CODE(hub.CheckMayEnrol("0517", std::string(kTownship), key.public_key(), kName),
+               Status::Code::kAlreadyExists);
+  REQUIRE_CODE(hub.CheckMayEnrol("0517", std::string("430123/05/018"), key.public_key(), kName),
+               Status::Code::kAlreadyExists);
+  REQUIRE_CODE(hub.CheckMayEnrol("0517", kVillage, key.public_key(), std::string("新华村第二联系点")),
+               Status::Code::kAlreadyExists);
+  REQUIRE_CODE(hub.CheckMayEnrol(testing::kHubCode, std::string(testing::kCountyScope), hub.identity().key,
+                                 std::string(testing::kHubName)),
+               Status::Code::kAlreadyExists);
+  REQUIRE_OK(hub.CheckMayEnrol("0517", kVillage, key.public_key(), kName));
+  CHECK(Body<EnrolledMsg>(JoinThrough(server, key, narrow_token, 3)).certificate == enrolled.certificate);
+  CHECK(StatusOf(hub).rejected == Counts{{"invite_refused", 1}});
+
+  // Revoked, the key enrols nowhere; a replacement key takes the code in its scope.
+  REQUIRE_OK(hub.Revoke(key.public_key(), "换新机器", authority));
+  REQUIRE_CODE(hub.CheckMayEnrol("0517", kVillage, key.public_key(), kName), Status::Code::kUnauthorized);
+  SigningKey replacement = SigningKey::Generate(cluster.random());
+  REQUIRE_OK(hub.CheckMayEnrol("0517", kVillage, replacement.public_key(), kName));
+}
+
+}  // namespace aidsync

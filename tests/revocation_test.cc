@@ -838,4 +838,113 @@ TEST_CASE("revocation: a hello must carry the certificate of the connection's ow
   CHECK(RejectedTotal(hub) == 5);
 }
 
+// ------------------------------------------------------------------ a superseded certificate
+
+namespace {
+
+// A certificate of `node`'s key with `scope`, issued `delta_ms` after (or
+// before) the one it was enrolled with: what a hub that re-enrolled a live key
+// issued, before enrolment refused that.
+Certificate Reissued(Cluster& cluster, const Node& node, const std::string& scope, int64_t delta_ms) {
+  CertificateFields fields = cluster.CertificateOf(node).fields();
+  fields.scope = scope;
+  fields.issued_at_ms += delta_ms;
+  auto cert = Certificate::Issue(fields, cluster.authority());
+  REQUIRE_OK(cert);
+  return *cert;
+}
+
+}  // namespace
+
+// Regression: servers filtered by whatever valid certificate a hello carried,
+// so a village presenting its key's older, wider certificate was sent the
+// township's and the other villages' records.
+TEST_CASE("revocation: a hello with a certificate older than the one the server holds for its key is refused "
+          "certificate_superseded, at the hub and at a township",
+          "[revocation][hello]") {
+  Cluster cluster;
+  Replica& hub = *cluster.hub().replica;
+  Node& town = Enrol(cluster, "城关镇工作站", "0512", kTownship);
+  Node& village = Enrol(cluster, "新华村联系点", "0517", kVillage);
+  Node& other = Enrol(cluster, "东风村联系点", "0518", "430123/05/018");
+  // The village's key was first enrolled for the whole township.
+  const Certificate wide = Reissued(cluster, village, kTownship, -1000);
+  const std::string town_record = Consult(*town, "镇工作站记录");
+  const std::string other_record = Consult(*other, "东风村记录");
+  Sync(*town, hub);
+  Sync(*other, hub);
+  Sync(*town, hub);  // the township holds the stations rows, so the village's newest certificate
+
+  auto hello = [](const Certificate& cert) {
+    return EncodeMessage(SyncMsg{kProtocolVersion, 78, HelloMsg{cert.bytes(), 0, std::nullopt, std::nullopt}});
+  };
+  const std::string curve = testing::CurveKeyHex(*village);
+  for (Replica* server_replica : {&hub, &*town}) {
+    INFO("server " << server_replica->identity().name);
+    SyncServer server(*server_replica);
+    RefusedMsg r = Body<RefusedMsg>(server.Handle("conn-v", curve, hello(wide)));
+    CHECK(r.reason == "certificate_superseded");
+    CHECK(r.detail.find("scope " + std::string(kVillage)) != std::string::npos);
+    // No session was opened: a push on that connection has none.
+    PushMsg push;
+    push.has_heads = true;
+    CHECK(Body<RefusedMsg>(server.Handle("conn-v", curve, EncodeMessage(SyncMsg{kProtocolVersion, 78, push}))).reason ==
+          "no_session");
+    CHECK(StatusOf(*server_replica).rejected == Counts{{"certificate_superseded", 1}, {"no_session", 1}});
+    // The newer certificate stays the one held.
+    auto held = server_replica->CertificateByKey(village->identity().key);
+    REQUIRE_OK(held);
+    REQUIRE(held->has_value());
+    CHECK((*held)->bytes() == cluster.CertificateOf(village).bytes());
+    // With its newest certificate the village is welcomed, and offered only its own scope.
+    auto welcome = Body<WelcomeMsg>(server.Handle("conn-v", curve, hello(cluster.CertificateOf(village))));
+    for (const auto& head : welcome.heads) {
+      CHECK_FALSE(head.chain.author == town->identity().key);
+      CHECK_FALSE(head.chain.author == other->identity().key);
+    }
+  }
+  Sync(*village, hub);
+  CHECK_FALSE(Has(*village, "consultations", town_record));
+  CHECK_FALSE(Has(*village, "consultations", other_record));
+}
+
+TEST_CASE("revocation: a client refuses a welcome whose certificate is older than the one it holds for the "
+          "server's key, and learns a newer one",
+          "[revocation][hello]") {
+  Cluster cluster;
+  Replica& hub = *cluster.hub().replica;
+  Node& town = Enrol(cluster, "城关镇工作站", "0512", kTownship);
+  Node& village = Enrol(cluster, "新华村联系点", "0517", kVillage);
+  Sync(*town, hub);
+  Sync(*village, hub);
+
+  // The village holds a newer certificate of the township's key than the township itself.
+  const Certificate newer = Reissued(cluster, town, kTownship, 1000);
+  REQUIRE_OK(village->AddCertificate(newer.bytes()));
+  Consult(*village, "村联系点记录");
+  const int64_t town_log = testing::TotalChangesets(*town);
+  SessionRun run = RunSession(*village, *town, To(newer));
+  REQUIRE_CODE(run.status, Status::Code::kUnauthorized);
+  CHECK(run.status.message().find("superseded") != std::string::npos);
+  CHECK_FALSE(run.complete);
+  CHECK(run.changesets_pushed == 0);
+  CHECK(testing::TotalChangesets(*town) == town_log);
+
+  // Once the township installs it, the session goes ahead; a client that held
+  // only the older one learns the newer one from the welcome.
+  REQUIRE_OK(town->InstallOwnCertificate(newer.bytes()));
+  Sync(*village, *town, To(newer));
+  Node& second = Enrol(cluster, "新华村第二联系点", "0519", kVillage);
+  Sync(*second, hub);
+  auto before = second->CertificateByKey(town->identity().key);
+  REQUIRE_OK(before);
+  REQUIRE(before->has_value());
+  CHECK((*before)->bytes() == cluster.CertificateOf(town).bytes());
+  Sync(*second, *town, To(**before));
+  auto after = second->CertificateByKey(town->identity().key);
+  REQUIRE_OK(after);
+  REQUIRE(after->has_value());
+  CHECK((*after)->bytes() == newer.bytes());
+}
+
 }  // namespace aidsync
