@@ -716,6 +716,8 @@ TEST_CASE("cli: init never takes over a directory it did not make", "[cli][bad-i
     CHECK(Ok(On(dir, {"status", "--json"})).find("0512") != std::string::npos);
     RequireRefused(init(dir, authority), "already holds a node");
   }
+}
+
 namespace {
 
 // The certificate an enrolment file holds for its station, and the file's hub certificate.

@@ -416,6 +416,8 @@ TEST_CASE("trust: a hostile township cannot put another village's applicants in 
   CHECK(CountOf(rejected, "unknown_author") == 1);
   REQUIRE(village.Stop(SIGTERM, 10s));
   check_files("after the village stopped");
+}
+
 // Regression: the hub enrolled a live key again at another scope without
 // complaint, and servers filtered by whichever valid certificate a hello
 // carried: a village with its key's first, wider certificate installed was
