@@ -39,6 +39,10 @@ std::string Endpoint(int port);
 
 int64_t MsSince(Clock::time_point start);
 
+// A TCP connection to 127.0.0.1:`port`; -1 if it cannot be made. The caller
+// closes it.
+int ConnectLoopback(int port);
+
 // Calls `ok` every `every` until it returns true or `timeout` passes. The
 // sleep is a poll period, never a wait standing in for a result.
 bool Eventually(const std::function<bool()>& ok, std::chrono::milliseconds timeout = kConverge,

@@ -443,13 +443,8 @@ TEST_CASE("net: bad input at a serving node is refused, counted and survived", "
 
   // Raw TCP: random bytes; half a ZMTP greeting; a connection that says nothing.
   auto raw = [&](const std::string& bytes) {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = ConnectLoopback(port);
     REQUIRE(fd >= 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
     if (!bytes.empty()) CHECK(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size()));
     ::close(fd);
   };
@@ -628,20 +623,6 @@ std::string GarbageHello(uint64_t seed) {
   std::string body = std::string("\x05HELLO", 6) + std::string("\x01\x00", 2) + std::string(72, '\0');
   body += Garbage(32 + 8 + 80, seed);
   return std::string("\x04\xc8", 2) + body;
-}
-
-int ConnectLoopback(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
 }
 
 // A TCP connection that sent some bytes and then says nothing until destroyed.

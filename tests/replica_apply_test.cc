@@ -19,7 +19,9 @@ using testing::Dump;
 using testing::DumpConflicts;
 using testing::Exchange;
 using testing::Field;
+using testing::FilesUnder;
 using testing::HandBuilt;
+using testing::Holding;
 using testing::IdOf;
 using testing::Mentions;
 using testing::Node;
@@ -478,27 +480,6 @@ TEST_CASE("remote apply: bytes that do not decode are counted and described, not
   CHECK(kept->rows[0][2] == Value::Integer(1));
   CHECK(kept->rows[0][3] == Value::Integer(1));
 }
-
-namespace {
-
-// Every regular file under `dir` (the data dir: replica.db, its -wal and
-// -shm, keys), by path, with its bytes.
-std::vector<std::pair<std::string, std::string>> FilesUnder(const std::string& dir) {
-  std::vector<std::pair<std::string, std::string>> files;
-  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir))
-    if (entry.is_regular_file()) files.emplace_back(entry.path().string(), testing::ReadFile(entry.path().string()));
-  return files;
-}
-
-std::vector<std::string> Holding(const std::vector<std::pair<std::string, std::string>>& files,
-                                 const std::string& needle) {
-  std::vector<std::string> out;
-  for (const auto& [path, bytes] : files)
-    if (bytes.find(needle) != std::string::npos) out.push_back(path);
-  return out;
-}
-
-}  // namespace
 
 // Regression (red-team review): a refused changeset was kept whole (signed)
 // or in its first 4 KiB (unknown author) in aidsync_rejected, so a hostile

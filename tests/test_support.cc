@@ -87,6 +87,21 @@ std::string ReadFile(const std::string& path) {
   return s.str();
 }
 
+std::vector<std::pair<std::string, std::string>> FilesUnder(const std::string& dir) {
+  std::vector<std::pair<std::string, std::string>> files;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir))
+    if (entry.is_regular_file()) files.emplace_back(entry.path().string(), ReadFile(entry.path().string()));
+  return files;
+}
+
+std::vector<std::string> Holding(const std::vector<std::pair<std::string, std::string>>& files,
+                                 const std::string& needle) {
+  std::vector<std::string> out;
+  for (const auto& [path, bytes] : files)
+    if (bytes.find(needle) != std::string::npos) out.push_back(path);
+  return out;
+}
+
 void WriteFile(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   if (!out) throw std::runtime_error("cannot create " + path);

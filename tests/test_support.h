@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "base/env.h"
 
@@ -69,5 +71,12 @@ int64_t EnvCount(const char* name, int64_t fallback, int64_t min = 1, int64_t ma
 std::string ReadFile(const std::string& path);
 // Creates or truncates `path`.
 void WriteFile(const std::string& path, const std::string& bytes);
+
+// Every regular file under `dir` (a data dir: replica.db, its -wal and -shm,
+// keys), by path, with its bytes.
+std::vector<std::pair<std::string, std::string>> FilesUnder(const std::string& dir);
+// The paths among `files` whose bytes contain `needle`.
+std::vector<std::string> Holding(const std::vector<std::pair<std::string, std::string>>& files,
+                                 const std::string& needle);
 
 }  // namespace aidsync::testing

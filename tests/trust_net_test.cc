@@ -36,6 +36,8 @@ using namespace aidsync::nettest;
 using aidsync::SigningKey;
 using aidsync::SyncMsg;
 using aidsync::TableClass;
+using aidsync::testing::FilesUnder;
+using aidsync::testing::Holding;
 using Catch::Matchers::Contains;
 using nlohmann::json;
 using proc::Result;
@@ -100,23 +102,6 @@ SyncMsg Push(uint64_t session, std::vector<std::string> changesets) {
   push.has_heads = true;
   push.changesets = std::move(changesets);
   return SyncMsg{aidsync::kProtocolVersion, session, std::move(push)};
-}
-
-// Every regular file under `dir`, by path, with its bytes.
-std::vector<std::pair<std::string, std::string>> FilesUnder(const std::string& dir) {
-  std::vector<std::pair<std::string, std::string>> files;
-  for (const auto& entry : fs::recursive_directory_iterator(dir))
-    if (entry.is_regular_file()) files.emplace_back(entry.path().string(), proc::ReadFile(entry.path().string()));
-  return files;
-}
-
-// The files among `files` that contain `needle`.
-std::vector<std::string> Holding(const std::vector<std::pair<std::string, std::string>>& files,
-                                 const std::string& needle) {
-  std::vector<std::string> out;
-  for (const auto& [path, bytes] : files)
-    if (bytes.find(needle) != std::string::npos) out.push_back(path);
-  return out;
 }
 
 // ---------------------------------------------------------------------------
