@@ -67,31 +67,25 @@ bool WaitFor(int fd, short events, SteadyClock::time_point deadline) {
 }
 
 // An accepted connection whose head PageServer has already read: httplib's
-// request parser reads the head from `head`, anything after it from the
-// socket (non-blocking) until `read_deadline`.
+// request parser reads only that head; answers go to the socket.
 class PrefetchedStream : public httplib::Stream {
  public:
-  PrefetchedStream(int fd, std::string head, SteadyClock::time_point read_deadline)
+  PrefetchedStream(int fd, std::string head)
       : fd_(fd),
         head_(std::move(head)),
-        read_deadline_(read_deadline),
         write_deadline_(SteadyClock::now() + kResponseDeadline) {}
 
-  bool is_readable() const override { return pos_ < head_.size() || WaitFor(fd_, POLLIN, read_deadline_); }
+  bool is_readable() const override { return pos_ < head_.size(); }
   bool is_writable() const override { return WaitFor(fd_, POLLOUT, WriteBy()); }
 
+  // Only the collected head is ever read: the page takes no request body
+  // (GET and HEAD only), so a worker never waits on the client's socket.
   ssize_t read(char* ptr, size_t size) override {
-    if (pos_ < head_.size()) {
-      size_t n = std::min(size, head_.size() - pos_);
-      std::memcpy(ptr, head_.data() + pos_, n);
-      pos_ += n;
-      return static_cast<ssize_t>(n);
-    }
-    for (;;) {
-      if (!WaitFor(fd_, POLLIN, read_deadline_)) return -1;
-      ssize_t n = ::recv(fd_, ptr, size, 0);
-      if (n >= 0 || (errno != EINTR && errno != EAGAIN)) return n;
-    }
+    if (pos_ >= head_.size()) return 0;
+    size_t n = std::min(size, head_.size() - pos_);
+    std::memcpy(ptr, head_.data() + pos_, n);
+    pos_ += n;
+    return static_cast<ssize_t>(n);
   }
 
   ssize_t write(const char* ptr, size_t size) override {
@@ -123,7 +117,6 @@ class PrefetchedStream : public httplib::Stream {
   int fd_;
   std::string head_;
   size_t pos_ = 0;
-  SteadyClock::time_point read_deadline_;
   SteadyClock::time_point write_deadline_;
 };
 
@@ -218,12 +211,18 @@ class PageServer : public httplib::Server {
     if (wake_[1] >= 0) (void)!::write(wake_[1], "x", 1);
   }
 
-  // The end of the head: an empty line (httplib also accepts bare LF).
+  // The end of the head: the first empty line. Only CRLF ends a line:
+  // httplib 0.11 skips a line that ends in a bare LF and reads on, so a
+  // bare-LF "end" would let it read more head from the socket, past the
+  // limits here (BareLineFeed refuses such heads).
   static size_t HeadEnd(const std::string& s) {
     size_t crlf = s.find("\r\n\r\n");
-    size_t lf = s.find("\n\n");
-    if (crlf != std::string::npos && (lf == std::string::npos || crlf + 2 <= lf)) return crlf + 4;
-    return lf == std::string::npos ? std::string::npos : lf + 2;
+    return crlf == std::string::npos ? std::string::npos : crlf + 4;
+  }
+  static bool BareLineFeed(const std::string& s, size_t end) {
+    for (size_t i = 0; i < end && i < s.size(); ++i)
+      if (s[i] == '\n' && (i == 0 || s[i - 1] != '\r')) return true;
+    return false;
   }
 
   void CollectHeads() {
@@ -271,6 +270,10 @@ class PageServer : public httplib::Server {
             SendAndClose(w.fd, "431 Request Header Fields Too Large");
             continue;
           }
+          if (BareLineFeed(w.head, head_bytes)) {
+            SendAndClose(w.fd, "400 Bad Request");
+            continue;
+          }
           if (end != std::string::npos) {
             Dispatch(w.fd, WithoutRange(w.head, end));
             continue;
@@ -316,14 +319,13 @@ class PageServer : public httplib::Server {
       return;
     }
     ++queued_;
-    auto read_deadline = SteadyClock::now() + kHeadDeadline;
-    pool_->enqueue([this, fd, head = std::move(head), read_deadline]() mutable {
+    pool_->enqueue([this, fd, head = std::move(head)]() mutable {
       if (stopping_) {  // the daemon is stopping: queued requests go unanswered
         CloseSocket(fd);
         --queued_;
         return;
       }
-      PrefetchedStream stream(fd, std::move(head), read_deadline);
+      PrefetchedStream stream(fd, std::move(head));
       bool closed = false;
       process_request(stream, /*close_connection=*/true, closed, [](httplib::Request& req) {
         req.ranges.clear();

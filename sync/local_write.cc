@@ -382,23 +382,20 @@ Result<std::string> LocalTransaction::NextNoticeNumber(const std::optional<std::
   }
   Database& db = *replica_.db_;
   // `last` is the last number issued for the year; the write lock taken by
-  // BEGIN IMMEDIATE keeps two processes from issuing the same one.
-  while (true) {
-    auto issue = db.Cached(
-        "INSERT INTO aidsync_notice_counters(year, last) VALUES (?, 1) "
-        "ON CONFLICT(year) DO UPDATE SET last = last + 1 RETURNING last");
-    issue->Bind(1, static_cast<int64_t>(year));
-    ASSIGN_OR_RETURN(bool row, issue->Step());
-    if (!row) return Status::IOError("could not allocate a notice number");
-    int64_t n = issue->ColumnInt(0);
-    issue->Reset();
-    std::string notice = FormatNoticeNumber(year, replica_.identity_.code, n);
-    // A number some case already holds (written under this code by another
-    // author, which never moves the counter) is passed over, not issued twice.
-    if (notice_case_.count(notice)) continue;
-    ASSIGN_OR_RETURN(std::optional<std::string> holder, replica_.NoticeNumberHolder(notice, std::string()));
-    if (!holder) return notice;
-  }
+  // BEGIN IMMEDIATE keeps two processes from issuing the same one. Only this
+  // station's own numbers move it: a number under this code that another
+  // author wrote is not passed over (a hostile station could otherwise use
+  // up the year's numbers); the case holding it shares the number, and the
+  // duplicate alert raised at commit names both.
+  auto issue = db.Cached(
+      "INSERT INTO aidsync_notice_counters(year, last) VALUES (?, 1) "
+      "ON CONFLICT(year) DO UPDATE SET last = last + 1 RETURNING last");
+  issue->Bind(1, static_cast<int64_t>(year));
+  ASSIGN_OR_RETURN(bool row, issue->Step());
+  if (!row) return Status::IOError("could not allocate a notice number");
+  int64_t n = issue->ColumnInt(0);
+  issue->Reset();
+  return FormatNoticeNumber(year, replica_.identity_.code, n);
 }
 
 Result<CommitSummary> LocalTransaction::Commit() {
@@ -406,7 +403,10 @@ Result<CommitSummary> LocalTransaction::Commit() {
   failed_ = true;  // until proven otherwise: a failed commit leaves nothing
   auto result = [&]() -> Result<CommitSummary> {
     for (auto& [key, pending] : pending_) RETURN_IF_ERROR(Seal(pending));
-    for (const auto& [notice, id] : notice_case_) RETURN_IF_ERROR(replica_.RegisterNoticeNumber(notice, id));
+    for (const auto& [notice, id] : notice_case_) {
+      RETURN_IF_ERROR(replica_.RegisterNoticeNumber(notice, id));
+      RETURN_IF_ERROR(replica_.RefreshNoticeDuplicate(notice));
+    }
     CommitSummary summary;
     summary.changesets = sealed_;
     summary.rows = static_cast<int>(touched_.size());

@@ -184,12 +184,13 @@ Status Replica::RefreshNoticeDuplicate(const std::string& notice) {
 }
 
 Status Replica::RebuildNoticeNumbers() {
+  // Rows are only added: an issued number is never used again, and a deleted
+  // case's number is not always left in its metadata (a delete overwrites
+  // its field heads), so the registry itself is what remembers it.
   RETURN_IF_ERROR(db_->Exec(
-      "DELETE FROM aidsync_notice_numbers;"
       "INSERT OR IGNORE INTO aidsync_notice_numbers(number, case_id) "
       "SELECT notice_number, id FROM cases WHERE notice_number IS NOT NULL AND notice_number <> '';"));
-  // Deleted cases are no longer in the table; their metadata keeps the
-  // values they held.
+  // Deleted cases whose metadata still holds the value they had.
   const TableDef* cases = schema_.FindTable("cases");
   const int column = cases == nullptr ? -1 : cases->ColumnIndex(kNoticeColumn);
   if (column >= 0) {

@@ -661,11 +661,43 @@ TEST_CASE("remote apply: a number under this node's code written by another stat
   auto counters = hub.Query("SELECT count(*) FROM aidsync_notice_counters");
   REQUIRE_OK(counters);
   CHECK(counters->rows[0][0] == Value::Integer(0));
-  // The hub's next case: not 1000000, and not the number the forged row holds.
+  // The hub's next case: not 1000000, nor 0002: the forged row's number is
+  // not the hub's, so it is not passed over; the two cases sharing it are
+  // named in an alert.
   auto h = PutRow(hub, "cases", std::nullopt, {{"category", "civil"}});
   REQUIRE_OK(h);
-  CHECK(TextField(hub, "cases", *h, "notice_number") == "(2024)法援字第0500-0002号");
-  CHECK_FALSE(OneAlertNames(StatusOf(hub).alerts, {"notice number"}));
+  CHECK(TextField(hub, "cases", *h, "notice_number") == next);
+  CHECK(OneAlertNames(StatusOf(hub).alerts, {next, *h, "forged-next"}));
+  // A thousand forged claims move it no further.
+  std::vector<RowOp> claims;
+  for (int i = 2; i < 1002; ++i) {
+    char number[64];
+    std::snprintf(number, sizeof number, "(2024)法援字第0500-%04d号", i);
+    claims.push_back(RowOp{"claim-" + std::to_string(i), false, {{0, {}, false, Value::Text(number)}}});
+  }
+  auto flood = HandBuilt(cluster.KeyOf(st_node), kTownship, TableClass::kCase, 2, forged.id,
+                         MakeHlc(testing::kDefaultStartMs, 2), {{"cases", {"notice_number"}, claims}});
+  REQUIRE(hub.ApplyRemote({flood.envelope})->applied == 1);
+  auto h2 = PutRow(hub, "cases", std::nullopt, {{"category", "civil"}});
+  REQUIRE_OK(h2);
+  CHECK(TextField(hub, "cases", *h2, "notice_number") == "(2024)法援字第0500-0002号");
+}
+
+TEST_CASE("remote apply: a deleted case's notice number stays used after a rebuild", "[replica][remote][notice]") {
+  Cluster cluster;
+  Replica& hub = *cluster.hub().replica;
+  auto h = PutRow(hub, "cases", std::nullopt, {{"category", "civil"}});
+  REQUIRE_OK(h);
+  const std::string number = TextField(hub, "cases", *h, "notice_number").value_or("");
+  REQUIRE(number == "(2024)法援字第0500-0001号");
+  auto tx = hub.BeginLocal();
+  REQUIRE_OK(tx);
+  REQUIRE_OK((*tx)->Delete("cases", *h));
+  REQUIRE_OK((*tx)->Commit());
+  REQUIRE_OK(hub.Rebuild());
+  auto typed = PutRow(hub, "cases", std::nullopt, {{"notice_number", number}, {"category", "civil"}});
+  REQUIRE_CODE(typed, Status::Code::kInvalidArgument);
+  CHECK(typed.status().message().find("notice_number") != std::string::npos);
 }
 
 TEST_CASE("remote apply: a received notice number another case holds is applied and raises an alert naming both",
