@@ -457,8 +457,9 @@ class Replica {
   // The alert `notice:duplicate:<number>` while two or more cases hold
   // `notice`; none otherwise.
   Status RefreshNoticeDuplicate(const std::string& notice);
-  // aidsync_notice_numbers and the duplicate alerts made afresh from the
-  // cases table and the metadata of deleted cases. Inside a transaction.
+  // Adds to aidsync_notice_numbers every number the cases table and the
+  // metadata of deleted cases hold (rows are never removed: an issued number
+  // stays used), and makes the duplicate alerts afresh. Inside a transaction.
   Status RebuildNoticeNumbers();
   Status ObserveRemoteClock(const ChangesetContent& content);
   // Keeps a refused changeset aside with its reason and counts it.
